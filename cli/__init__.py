@@ -1,0 +1,1 @@
+"""The `hpoctl` command line (Typer), one module per command group."""

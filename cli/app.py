@@ -1,0 +1,92 @@
+"""The `hpoctl` (and `kubectl hpo`) application: registers the command groups and maps errors to
+one line on stderr and an exit code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from hpoctl.cli import plan as plan_cmd
+from hpoctl.cli import studies, validate
+
+from hpoctl import __version__
+from hpoctl.errors import HpoctlError
+
+app = typer.Typer(
+    name="hpoctl",
+    help="Hyperparameter optimisation on your machine (Optuna), Kubernetes (Katib) or SLURM, from one study spec.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(studies.app, name="studies")
+app.command("validate")(validate.validate)
+app.command("plan")(plan_cmd.plan)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hpoctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """hpoctl: one study spec, three backends (local, katib, slurm)."""
+
+
+def _debug() -> bool:
+    return os.environ.get("HPOCTL_DEBUG", "") not in ("", "0", "false")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; every known failure is one line on stderr and exit 1 (usage: 2)."""
+    prog = "kubectl hpo" if Path(sys.argv[0]).name == "kubectl-hpo" else "hpoctl"
+    try:
+        app(args=argv, prog_name=prog, standalone_mode=False)
+    except typer.Exit as e:
+        return e.exit_code
+    except typer.Abort:
+        print("error: aborted", file=sys.stderr)
+        return 130
+    except typer.TyperException as e:  # Typer's usage errors: bad option, missing argument, ...
+        ctx = getattr(e, "ctx", None)
+        if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            text = ctx.get_help()  # Typer's rich help prints itself and returns ""
+            if text:
+                print(text)
+            return 2
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        message = " ".join(e.format_message().split())
+        print(f"error: {message}{hint}", file=sys.stderr)
+        return e.exit_code
+    except HpoctlError as e:
+        if _debug():
+            raise
+        for line in e.lines():
+            print(f"error: {line}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if _debug():
+            raise
+        print(
+            f"error: internal error: {type(e).__name__}: {e} (HPOCTL_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""`hpoctl plan`: the resolved plan a backend would run, with every preset and override applied."""
+
+from __future__ import annotations
+
+from hpoctl.cli.options import OutputOpt, PresetOpt, SetOpt, StageOpt, StudyArg, TargetOpt
+from hpoctl.cli.output import OutputFormat, emit
+
+from hpoctl.catalog import load_study
+from hpoctl.plan import build_plans
+from hpoctl.spec.loader import parse_set_overrides
+
+
+def plan(
+    study: StudyArg,
+    target: TargetOpt,
+    stage: StageOpt = None,
+    preset: PresetOpt = None,
+    set_: SetOpt = None,
+    output: OutputOpt = OutputFormat.yaml,
+) -> None:
+    """Print the resolved plan for a target (or `all`): parameters, objectives, algorithm, stages.
+
+    Examples:
+        hpoctl plan everest --target M_24h
+        hpoctl plan everest --target M_24h --preset quick --stage refinement -o json
+        hpoctl plan csi --target default --set algorithm.name=random
+    """
+    plans = build_plans(
+        load_study(study),
+        target,
+        stage=stage,
+        presets=preset or [],
+        overrides=parse_set_overrides(set_ or []),
+    )
+    data = [p.to_data() for p in plans]
+    if output is OutputFormat.table:
+        rows = [
+            {
+                "target": p.target,
+                "stage": s.name,
+                "mode": s.mode,
+                "trials": s.trials,
+                "epochs": s.epochs,
+                "algorithm": p.algorithm.name,
+                "early_stopping": p.early_stopping.name,
+                "args": " ".join(p.trainer_args({}, epochs=s.epochs, seed=p.seed)[6:]),
+            }
+            for p in plans
+            for s in p.stages
+        ]
+        emit(data, output, rows=rows)
+        return
+    emit(data[0] if len(data) == 1 else data, output)

@@ -1,0 +1,32 @@
+"""`hpoctl validate FILE...`: check study specs and report every problem at once."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from hpoctl.cli.output import note
+
+from hpoctl.catalog import load_study
+from hpoctl.errors import HpoctlError, ManyErrors
+
+
+def validate(
+    files: Annotated[list[str], typer.Argument(help="Study spec files (YAML) or built-in study names.")],
+) -> None:
+    """Validate study specs: one line per problem, naming the file, the field, the value and what is allowed.
+
+    Examples:
+        hpoctl validate my-study.yaml
+        hpoctl validate everest forecast studies/*.yaml
+    """
+    failed: list[HpoctlError] = []
+    for item in files:
+        try:
+            spec = load_study(item).spec
+        except HpoctlError as e:
+            failed.append(e)
+            continue
+        note(f"{item}: valid ({spec.name}: {len(spec.targets)} targets, {len(spec.protocol)} stages)")
+    if failed:
+        raise ManyErrors(failed)

@@ -1,0 +1,5 @@
+"""`python -m hpoctl` is the `hpoctl` command."""
+
+from hpoctl.cli.app import run
+
+run()

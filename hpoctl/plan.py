@@ -1,0 +1,165 @@
+"""The plan: a study spec resolved for one target (presets and overrides applied, stages chosen).
+
+`build_plans` is a pure function; everything a backend needs to run a target is in the Plan.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from hpoctl.catalog import LoadedStudy
+from hpoctl.errors import UnknownNameError
+from hpoctl.spec.algorithms import Algorithm, EarlyStopping
+from hpoctl.spec.loader import apply_presets
+from hpoctl.spec.objectives import Objective
+from hpoctl.spec.study import Limits, Resources, SearchSpace, StudySpec, Trainer
+
+ALL_TARGETS = "all"
+
+
+class StagePlan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    index: int
+    mode: Literal["continue", "top-k"]
+    trials: int
+    epochs: int
+    top_k: int | None = None
+    previous: str | None = None
+    timeout: int | None = None
+
+
+class Plan(BaseModel):
+    """Everything a backend needs to run one target of a study."""
+
+    model_config = ConfigDict(frozen=True)
+
+    study: str
+    target: str
+    target_args: dict[str, Any]
+    seed: int
+    parameters: SearchSpace
+    objectives: list[Objective]
+    algorithm: Algorithm
+    early_stopping: EarlyStopping
+    stages: list[StagePlan]
+    resources: Resources
+    trainer: Trainer
+    limits: Limits
+    presets: list[str] = []
+    overrides: dict[str, Any] = {}
+    source: str = ""
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def total_trials(self) -> int:
+        return sum(stage.trials for stage in self.stages)
+
+    def stage(self, name: str) -> StagePlan:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise UnknownNameError("stage", name, [s.name for s in self.stages], where=f"study {self.study!r}")
+
+    def trainer_command(self) -> list[str]:
+        if self.trainer.module:
+            return [sys.executable, "-m", self.trainer.module]
+        return list(self.trainer.command or [])
+
+    def trainer_args(self, params: Mapping[str, Any], *, epochs: int, seed: int) -> list[str]:
+        """The trainer contract's arguments: target, epochs, seed, fixed args, then `--name=value`."""
+        args = ["--target", self.target, "--epochs", str(epochs), "--seed", str(seed)]
+        for name, value in {**self.target_args, **self.trainer.args}.items():
+            args.append(f"--{name}={encode_value(value)}")
+        for name, value in params.items():
+            args.append(f"--{name}={encode_value(value)}")
+        return args
+
+    def to_data(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+def encode_value(value: Any) -> str:
+    """How a value travels as a command-line argument (and a Katib assignment): lists and booleans as
+    compact JSON, which the trainers decode, everything else as text."""
+    if isinstance(value, (list, tuple, bool)) or value is None:
+        return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def select_targets(spec: StudySpec, target: str) -> list[str]:
+    if target == ALL_TARGETS:
+        return list(spec.targets)
+    if target not in spec.targets:
+        raise UnknownNameError("target", target, [*spec.targets, ALL_TARGETS], where=f"study {spec.name!r}")
+    return [target]
+
+
+def resolve_stages(spec: StudySpec, stage: str | None) -> list[StagePlan]:
+    plans = []
+    cap = spec.limits.max_trials
+    for index, s in enumerate(spec.protocol):
+        trials = s.trial_count if cap is None else min(s.trial_count, cap)
+        plans.append(
+            StagePlan(
+                name=s.name,
+                index=index,
+                mode=s.mode,
+                trials=trials,
+                epochs=s.epochs,
+                top_k=min(s.top_k, trials) if s.top_k is not None else None,
+                previous=spec.protocol[index - 1].name if index else None,
+                timeout=s.timeout,
+            )
+        )
+    if stage is None:
+        return plans
+    chosen = [p for p in plans if p.name == stage]
+    if not chosen:
+        raise UnknownNameError("stage", stage, [p.name for p in plans], where=f"study {spec.name!r}")
+    return chosen
+
+
+def build_plans(
+    study: LoadedStudy,
+    target: str,
+    *,
+    stage: str | None = None,
+    presets: Iterable[str] = (),
+    overrides: Mapping[str, Any] | None = None,
+) -> list[Plan]:
+    """One plan per selected target, with the presets (in order) and overrides applied."""
+    presets = list(presets)
+    spec = apply_presets(study.raw, presets, study.source, overrides) if presets or overrides else study.spec
+    stages = resolve_stages(spec, stage)
+    return [
+        Plan(
+            study=spec.name,
+            target=name,
+            target_args=dict(spec.targets[name].args),
+            seed=spec.seed,
+            parameters=spec.space_for(name),
+            objectives=spec.objectives,
+            algorithm=spec.algorithm,
+            early_stopping=spec.early_stopping,
+            stages=stages,
+            resources=spec.resources,
+            trainer=spec.trainer,
+            limits=spec.limits,
+            presets=presets,
+            overrides=dict(overrides or {}),
+            source=study.source,
+        )
+        for name in select_targets(spec, target)
+    ]

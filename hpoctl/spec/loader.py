@@ -1,0 +1,145 @@
+"""Turning YAML into a validated StudySpec: presets and `--set` overrides merged in, and every
+validation problem reported at once as `file: field.path: message (got value)`."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from hpoctl.errors import SpecError, UnknownNameError, UsageError
+from hpoctl.spec.parameters import PARAMETER_TYPES
+from hpoctl.spec.study import StudySpec
+from hpoctl.yamlio import load_yaml_file, load_yaml_text
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Mappings merge key by key; anything else (lists included) is replaced.
+
+    A mapping that names a different `name` (another algorithm or early-stopping rule) replaces the
+    old one whole, since the old one's settings mean nothing to the new one.
+    """
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        old = merged.get(key)
+        renamed = (
+            isinstance(old, Mapping)
+            and isinstance(value, Mapping)
+            and value.get("name", old.get("name")) != old.get("name")
+        )
+        if isinstance(value, Mapping) and isinstance(old, Mapping) and not renamed:
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def parse_set_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """`--set algorithm.name=random --set limits.parallelism=2` as a nested mapping (values are YAML)."""
+    result: dict[str, Any] = {}
+    for item in items:
+        path, sep, raw = item.partition("=")
+        if not sep or not path or any(not part for part in path.split(".")):
+            raise UsageError(f"--set expects KEY.PATH=VALUE, got {item!r}")
+        try:
+            value = load_yaml_text(raw, f"--set {path}") if raw else ""
+        except SpecError as e:
+            raise UsageError(f"--set {path}: {e.problems[0]}") from e
+        node = result
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise UsageError(f"--set {item!r} conflicts with an earlier --set of {part!r}")
+        node[leaf] = value
+    return result
+
+
+def validate_spec(raw: Any, source: str) -> StudySpec:
+    """Validate a spec mapping (presets included: each must give a valid spec when applied)."""
+    if not isinstance(raw, Mapping):
+        raise SpecError(source, [f"a study spec is a mapping of fields, got {type(raw).__name__}"])
+    try:
+        spec = StudySpec.model_validate(raw)
+    except ValidationError as e:
+        raise SpecError(source, format_validation_errors(e)) from e
+    problems: list[str] = []
+    for preset in spec.presets:
+        try:
+            apply_presets(raw, [preset], source)
+        except SpecError as e:
+            problems += [f"presets.{preset}: {p}" for p in e.problems]
+    if problems:
+        raise SpecError(source, problems)
+    return spec
+
+
+def apply_presets(
+    raw: Mapping[str, Any], presets: Iterable[str], source: str, overrides: Mapping[str, Any] | None = None
+) -> StudySpec:
+    """The spec with the named presets (in order) and then the overrides merged over it."""
+    available = raw.get("presets") or {}
+    merged = {k: v for k, v in raw.items() if k != "presets"}
+    for name in presets:
+        if name not in available:
+            raise UnknownNameError("preset", name, sorted(available), where=source)
+        if not isinstance(available[name], Mapping):
+            raise SpecError(source, [f"presets.{name}: a preset is a mapping of spec fields"])
+        merged = deep_merge(merged, available[name])
+    if overrides:
+        merged = deep_merge(merged, overrides)
+    merged["presets"] = available
+    try:
+        return StudySpec.model_validate(merged)
+    except ValidationError as e:
+        raise SpecError(source, format_validation_errors(e)) from e
+
+
+def load_spec_file(path: Path) -> tuple[dict[str, Any], StudySpec]:
+    raw = load_yaml_file(path)
+    return raw, validate_spec(raw, str(path))
+
+
+def load_spec_text(text: str, source: str) -> tuple[dict[str, Any], StudySpec]:
+    raw = load_yaml_text(text, source)
+    return raw, validate_spec(raw, source)
+
+
+def format_validation_errors(error: ValidationError) -> list[str]:
+    lines: list[str] = []
+    for item in error.errors(include_url=False):
+        path = _format_loc(item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif item["type"] == "missing":
+            message = "required field is missing"
+        elif item["type"] == "union_tag_invalid":
+            message = f"type must be one of {', '.join(PARAMETER_TYPES)}"
+        got = ""
+        if item["type"] not in ("missing", "value_error", "assertion_error") and not isinstance(
+            item.get("input"), (dict, list)
+        ):
+            got = f" (got {item.get('input')!r})"
+        for line in message.split("\n"):
+            lines.append(
+                f"{path}: {line}{got}" if path and not line.startswith(f"{path}:") else f"{line}{got}"
+            )
+    return lines
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for i, part in enumerate(loc):
+        # Pydantic puts the union tag ("int", "float", ...) or a validator name in the path; readers want
+        # the field path only.
+        if isinstance(part, str) and ((part in PARAMETER_TYPES and i > 0) or "[" in part):
+            continue
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(("." if parts else "") + str(part))
+    return "".join(parts)

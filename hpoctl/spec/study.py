@@ -1,0 +1,277 @@
+"""The study spec: what to tune (parameters), on what (targets), for what (objectives), how
+(algorithm, early stopping, protocol of stages) and where (resources, trainer, limits)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
+
+from hpoctl.spec.algorithms import MULTI_OBJECTIVE_ALGORITHMS, ONLY_MULTI_OBJECTIVE, Algorithm, EarlyStopping
+from hpoctl.spec.durations import Duration
+from hpoctl.spec.objectives import Objective
+from hpoctl.spec.parameters import CategoricalParameter, Parameter, ParamName, _same, is_discrete
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+StudyName = Annotated[str, Field(pattern=DNS_LABEL, max_length=40)]
+StageName = Annotated[str, Field(pattern=DNS_LABEL, max_length=20)]
+TargetName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$", max_length=63)]
+ArgName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", max_length=63)]
+ArgValue = Union[StrictBool, StrictInt, StrictFloat, StrictStr]
+Quantity = Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$")]
+SearchSpace = dict[ParamName, Parameter]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Target(_Strict):
+    """A named set of fixed trainer arguments, e.g. M_24h -> --flare-class M --window 24."""
+
+    args: dict[ArgName, ArgValue] = Field(default_factory=dict)
+    search_space: ParamName | None = Field(
+        default=None, description="Name of an entry in search_spaces; the study's parameters otherwise."
+    )
+    description: str = ""
+
+
+class Stage(_Strict):
+    """One step of the protocol. `continue` adds trials to the study at this stage's epochs;
+    `top-k` re-runs the previous stage's best k configurations at this stage's epochs."""
+
+    name: StageName
+    mode: Literal["continue", "top-k"] = "continue"
+    trials: StrictInt | None = None
+    top_k: StrictInt | None = None
+    epochs: StrictInt
+    timeout: Duration | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.epochs < 1:
+            raise ValueError(f"stage {self.name!r}: epochs must be at least 1, got {self.epochs}")
+        if self.mode == "top-k":
+            if self.top_k is None:
+                raise ValueError(f"stage {self.name!r} has mode top-k but no top_k")
+            if self.top_k < 1:
+                raise ValueError(f"stage {self.name!r}: top_k must be at least 1, got {self.top_k}")
+            if self.trials is not None and self.trials != self.top_k:
+                raise ValueError(
+                    f"stage {self.name!r}: a top-k stage runs top_k trials; drop trials "
+                    f"(got trials={self.trials}, top_k={self.top_k})"
+                )
+        else:
+            if self.top_k is not None:
+                raise ValueError(f"stage {self.name!r}: top_k needs mode: top-k")
+            if self.trials is None:
+                raise ValueError(f"stage {self.name!r} needs trials")
+            if self.trials < 1:
+                raise ValueError(f"stage {self.name!r}: trials must be at least 1, got {self.trials}")
+        return self
+
+    @property
+    def trial_count(self) -> int:
+        return self.top_k if self.mode == "top-k" else self.trials  # type: ignore[return-value]
+
+
+class Resources(_Strict):
+    """What one trial requests."""
+
+    cpu: Quantity | StrictInt | StrictFloat = "1"
+    memory: Quantity = "2Gi"
+    gpu: StrictInt = Field(default=0, ge=0)
+    node_pool: Annotated[str, Field(pattern=DNS_LABEL, max_length=63)] | None = None
+
+
+class Trainer(_Strict):
+    """What runs one trial: a Python module (`python -m MODULE`) or any command keeping the trainer
+    contract, its container image, and fixed extra arguments."""
+
+    module: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")] | None = (
+        None
+    )
+    command: list[StrictStr] | None = None
+    image: str = "ghcr.io/hpoctl/trainer:0.1.0"
+    args: dict[ArgName, ArgValue] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if (self.module is None) == (self.command is None):
+            raise ValueError("trainer needs exactly one of module or command")
+        if self.command is not None and not self.command:
+            raise ValueError("trainer.command must not be empty")
+        return self
+
+
+class Limits(_Strict):
+    max_trials: StrictInt | None = Field(default=None, ge=1, description="Caps each stage's trials.")
+    timeout: Duration | None = Field(default=None, description="Wall time per target.")
+    trial_timeout: Duration | None = None
+    parallelism: StrictInt = Field(default=1, ge=1)
+    max_failed_trials: StrictInt = Field(default=3, ge=0)
+
+
+class StudySpec(_Strict):
+    name: StudyName
+    description: str = ""
+    seed: StrictInt = 0
+    parameters: SearchSpace = Field(default_factory=dict)
+    search_spaces: dict[ParamName, SearchSpace] = Field(default_factory=dict)
+    targets: dict[TargetName, Target]
+    objectives: list[Objective]
+    algorithm: Algorithm
+    early_stopping: EarlyStopping = EarlyStopping()
+    protocol: list[Stage]
+    resources: Resources = Resources()
+    trainer: Trainer
+    limits: Limits = Limits()
+    presets: dict[Annotated[str, Field(pattern=DNS_LABEL)], dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_semantics(self):
+        problems = semantic_problems(self)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def space_for(self, target: str) -> SearchSpace:
+        name = self.targets[target].search_space
+        return self.search_spaces[name] if name else self.parameters
+
+    def all_spaces(self) -> dict[str, SearchSpace]:
+        spaces = dict(self.search_spaces)
+        if self.parameters:
+            spaces["parameters"] = self.parameters
+        return spaces
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+
+def semantic_problems(spec: StudySpec) -> list[str]:
+    """Rules that span fields; each problem is `path: message` so the CLI prints one line each."""
+    problems: list[str] = []
+    if not spec.parameters and not spec.search_spaces:
+        problems.append("parameters: a study needs at least one parameter")
+    if not spec.targets:
+        problems.append("targets: a study needs at least one target")
+    if "all" in spec.targets:
+        problems.append("targets.all: 'all' is reserved for selecting every target")
+    for name, target in spec.targets.items():
+        if target.search_space and target.search_space not in spec.search_spaces:
+            valid = ", ".join(spec.search_spaces) or "none"
+            problems.append(
+                f"targets.{name}.search_space: {target.search_space!r} is not in search_spaces (valid: {valid})"
+            )
+        if not target.search_space and not spec.parameters and spec.search_spaces:
+            problems.append(f"targets.{name}: name a search_space, since the study has no default parameters")
+    for space_name, space in spec.all_spaces().items():
+        prefix = "parameters" if space_name == "parameters" else f"search_spaces.{space_name}"
+        problems += _condition_problems(prefix, space)
+        if spec.algorithm.name == "grid":
+            for pname, param in space.items():
+                if not is_discrete(param):
+                    problems.append(f"{prefix}.{pname}: grid search needs a step on float parameters")
+    problems += _objective_problems(spec)
+    problems += _protocol_problems(spec.protocol)
+    return problems
+
+
+def _condition_problems(prefix: str, space: SearchSpace) -> list[str]:
+    problems = []
+    for pname, param in space.items():
+        for other, values in (param.when or {}).items():
+            path = f"{prefix}.{pname}.when.{other}"
+            if other == pname:
+                problems.append(f"{path}: a parameter cannot depend on itself")
+            elif other not in space:
+                problems.append(
+                    f"{path}: condition on unknown parameter {other!r} (valid: {', '.join(space)})"
+                )
+            elif not isinstance(space[other], CategoricalParameter):
+                problems.append(f"{path}: conditions must name a categorical parameter, {other!r} is not")
+            else:
+                choices = space[other].choices
+                for value in values:
+                    if not any(_same(value, c) for c in choices):
+                        problems.append(f"{path}: {value!r} is not one of {other!r}'s choices {choices!r}")
+    problems += _cycle_problems(prefix, space)
+    return problems
+
+
+def _cycle_problems(prefix: str, space: SearchSpace) -> list[str]:
+    def depends_on(name: str, seen: tuple[str, ...]) -> str | None:
+        for other in (space[name].when or {}) if name in space else {}:
+            if other in seen:
+                return other
+            found = depends_on(other, (*seen, other))
+            if found:
+                return found
+        return None
+
+    for pname in space:
+        if depends_on(pname, (pname,)):
+            return [f"{prefix}.{pname}.when: conditions form a cycle"]
+    return []
+
+
+def _objective_problems(spec: StudySpec) -> list[str]:
+    problems = []
+    if not spec.objectives:
+        return ["objectives: a study needs at least one objective"]
+    names = [o.metric for o in spec.objectives]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"objectives: metric {dup!r} appears twice")
+    algo = spec.algorithm.name
+    if spec.multi_objective and algo not in MULTI_OBJECTIVE_ALGORITHMS:
+        problems.append(
+            f"algorithm.name: {algo!r} optimises one objective but the study has {len(names)}; "
+            f"use one of {', '.join(sorted(MULTI_OBJECTIVE_ALGORITHMS))}"
+        )
+    if not spec.multi_objective and algo in ONLY_MULTI_OBJECTIVE:
+        problems.append(f"algorithm.name: {algo!r} is for several objectives; this study has one")
+    if spec.multi_objective and spec.early_stopping.name != "none":
+        problems.append(
+            "early_stopping.name: Optuna cannot prune multi-objective trials; set early_stopping to none"
+        )
+    return problems
+
+
+def _protocol_problems(stages: list[Stage]) -> list[str]:
+    if not stages:
+        return ["protocol: a study needs at least one stage"]
+    problems = []
+    names = [s.name for s in stages]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"protocol: stage name {dup!r} appears twice")
+    if stages[0].mode == "top-k":
+        problems.append(
+            f"protocol[0]: the first stage {stages[0].name!r} cannot be top-k (there is no previous stage)"
+        )
+    for i, (previous, stage) in enumerate(itertools.pairwise(stages), start=1):
+        if stage.mode == "top-k" and stage.top_k > previous.trial_count:
+            problems.append(
+                f"protocol[{i}].top_k: {stage.top_k} is larger than the previous stage "
+                f"{previous.name!r}'s {previous.trial_count} trials"
+            )
+    return problems
+
+
+def dns_label(text: str, max_length: int = 63) -> str:
+    """A DNS-1123 label made from any text (target names such as NHITS_Q@heat)."""
+    label = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return label[:max_length].rstrip("-") or "x"

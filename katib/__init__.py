@@ -1,0 +1,1 @@
+"""Katib backend: Experiment manifests, webhook-equivalent validation, client, suggestion service."""

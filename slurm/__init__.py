@@ -1,0 +1,1 @@
+"""SLURM backend: sbatch rendering, Apptainer, submit/status/cancel, the Optuna worker."""
