@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 HPOCTL := $(VENV)/bin/hpoctl
 
-.PHONY: demo test lint bench system-deps clean
+.PHONY: demo test lint bench system-deps clean images push-images sif chart-lint
+REGISTRY ?= ghcr.io/hpoctl
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -20,13 +22,17 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 	$(PIP) install -e '.[train,dev]'
 	touch $@
 
+$(VENV)/bin/helm: | $(PY)
+	bash scripts/install-helm.sh $(VENV)/bin
+
 system-deps:
 	bash scripts/system-deps.sh
 
 demo: $(VENV)/.installed-train
-	$(HPOCTL) studies list
+	$(HPOCTL) launch everest --target M_24h --preset quick
+	$(HPOCTL) results show everest --target M_24h
 
-test: $(VENV)/.installed-dev system-deps
+test: $(VENV)/.installed-dev $(VENV)/bin/helm system-deps
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed-dev
@@ -37,3 +43,18 @@ bench: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+images:
+	docker build -f docker/trainer.Dockerfile -t $(REGISTRY)/trainer:$(VERSION) .
+	docker build -f docker/suggestion.Dockerfile -t $(REGISTRY)/suggestion:$(VERSION) .
+
+push-images: images
+	docker push $(REGISTRY)/trainer:$(VERSION)
+	docker push $(REGISTRY)/suggestion:$(VERSION)
+
+sif:
+	apptainer build hpoctl-trainer.sif docker/hpoctl.def
+
+chart-lint: $(VENV)/.installed-dev $(VENV)/bin/helm
+	$(VENV)/bin/helm lint --strict helm/hpoctl
+	$(VENV)/bin/hadolint --config docker/.hadolint.yaml docker/*.Dockerfile

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from hpoctl.cli import plan as plan_cmd
-from hpoctl.cli import studies, validate
 
 from hpoctl import __version__
+from hpoctl.cli import launch as launch_cmd
+from hpoctl.cli import plan as plan_cmd
+from hpoctl.cli import results, studies, validate
+from hpoctl.cli import train_best as train_best_cmd
 from hpoctl.errors import HpoctlError
 
 app = typer.Typer(
@@ -24,8 +26,13 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(studies.app, name="studies")
+app.add_typer(results.app, name="results")
 app.command("validate")(validate.validate)
 app.command("plan")(plan_cmd.plan)
+app.command("launch")(launch_cmd.launch)
+app.command("status")(launch_cmd.status)
+app.command("cancel")(launch_cmd.cancel)
+app.command("train-best")(train_best_cmd.train_best)
 
 
 def _version(value: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+
 from hpoctl.cli.output import OutputFormat
 
 StudyArg = Annotated[str, typer.Argument(help="A built-in study (see `hpoctl studies list`) or a YAML file.")]

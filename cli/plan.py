@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from hpoctl.catalog import load_study
 from hpoctl.cli.options import OutputOpt, PresetOpt, SetOpt, StageOpt, StudyArg, TargetOpt
 from hpoctl.cli.output import OutputFormat, emit
-
-from hpoctl.catalog import load_study
 from hpoctl.plan import build_plans
 from hpoctl.spec.loader import parse_set_overrides
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import typer
-from hpoctl.cli.options import OutputOpt, StudyArg
-from hpoctl.cli.output import OutputFormat, emit
 
 from hpoctl.catalog import builtin_names, load_study
+from hpoctl.cli.options import OutputOpt, StudyArg
+from hpoctl.cli.output import OutputFormat, emit
 
 app = typer.Typer(help="The built-in studies.", no_args_is_help=True)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from hpoctl.cli.output import note
 
 from hpoctl.catalog import load_study
+from hpoctl.cli.output import note
 from hpoctl.errors import HpoctlError, ManyErrors
 
 

@@ -36,9 +36,7 @@ def parse_expression(text: str) -> ast.Expression:
             *_UNARY,
         )
         if not isinstance(node, allowed):
-            raise ExpressionError(
-                f"expression {text!r} may use only numbers, metric names, + - * / and parentheses"
-            )
+            raise ExpressionError(f"expression {text!r} may use only numbers, metric names, + - * / and parentheses")
         if isinstance(node, ast.Constant) and (
             isinstance(node.value, bool) or not isinstance(node.value, (int, float))
         ):

@@ -125,9 +125,7 @@ def format_validation_errors(error: ValidationError) -> list[str]:
         ):
             got = f" (got {item.get('input')!r})"
         for line in message.split("\n"):
-            lines.append(
-                f"{path}: {line}{got}" if path and not line.startswith(f"{path}:") else f"{line}{got}"
-            )
+            lines.append(f"{path}: {line}{got}" if path and not line.startswith(f"{path}:") else f"{line}{got}")
     return lines
 
 

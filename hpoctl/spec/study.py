@@ -100,9 +100,7 @@ class Trainer(_Strict):
     """What runs one trial: a Python module (`python -m MODULE`) or any command keeping the trainer
     contract, its container image, and fixed extra arguments."""
 
-    module: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")] | None = (
-        None
-    )
+    module: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")] | None = None
     command: list[StrictStr] | None = None
     image: str = "ghcr.io/hpoctl/trainer:0.1.0"
     args: dict[ArgName, ArgValue] = Field(default_factory=dict)
@@ -199,9 +197,7 @@ def _condition_problems(prefix: str, space: SearchSpace) -> list[str]:
             if other == pname:
                 problems.append(f"{path}: a parameter cannot depend on itself")
             elif other not in space:
-                problems.append(
-                    f"{path}: condition on unknown parameter {other!r} (valid: {', '.join(space)})"
-                )
+                problems.append(f"{path}: condition on unknown parameter {other!r} (valid: {', '.join(space)})")
             elif not isinstance(space[other], CategoricalParameter):
                 problems.append(f"{path}: conditions must name a categorical parameter, {other!r} is not")
             else:
@@ -245,9 +241,7 @@ def _objective_problems(spec: StudySpec) -> list[str]:
     if not spec.multi_objective and algo in ONLY_MULTI_OBJECTIVE:
         problems.append(f"algorithm.name: {algo!r} is for several objectives; this study has one")
     if spec.multi_objective and spec.early_stopping.name != "none":
-        problems.append(
-            "early_stopping.name: Optuna cannot prune multi-objective trials; set early_stopping to none"
-        )
+        problems.append("early_stopping.name: Optuna cannot prune multi-objective trials; set early_stopping to none")
     return problems
 
 
@@ -259,9 +253,7 @@ def _protocol_problems(stages: list[Stage]) -> list[str]:
     for dup in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"protocol: stage name {dup!r} appears twice")
     if stages[0].mode == "top-k":
-        problems.append(
-            f"protocol[0]: the first stage {stages[0].name!r} cannot be top-k (there is no previous stage)"
-        )
+        problems.append(f"protocol[0]: the first stage {stages[0].name!r} cannot be top-k (there is no previous stage)")
     for i, (previous, stage) in enumerate(itertools.pairwise(stages), start=1):
         if stage.mode == "top-k" and stage.top_k > previous.trial_count:
             problems.append(

@@ -1,0 +1,121 @@
+"""Local backend benchmarks (run by `make bench`, never by the tests).
+
+1. Per-trial overhead: trial wall time (ask to tell, plus the gap to the next ask) minus the trainer
+   process's own lifetime, median over 60 one-epoch trials of a torch-free toy trainer, against the
+   time Optuna's own `study.optimize` spends per trial with the same sampler and storage kind.
+2. Pruning: epochs spent by a median-pruned TPE run against an unpruned one on the EVEREST quick
+   data, with the best TSS each reaches (needs the `train` extra). Skip it with --no-pruning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import yaml
+
+from hpoctl.backends import LaunchOptions
+from hpoctl.backends.local import LocalBackend
+from hpoctl.catalog import LoadedStudy, load_study
+from hpoctl.plan import build_plans
+from hpoctl.spec.loader import validate_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY = ROOT / "tests" / "local" / "toy_trainer.py"
+N_TRIALS = 60
+
+
+def toy_study(tmp: Path) -> LoadedStudy:
+    raw = {
+        "name": "overhead",
+        "parameters": {
+            "x": {"type": "float", "low": 0.0, "high": 1.0, "default": 0.5},
+            "y": {"type": "float", "low": 0.0, "high": 1.0, "default": 0.5},
+        },
+        "targets": {"t": {}},
+        "objectives": [{"metric": "loss", "direction": "minimize"}],
+        "algorithm": {"name": "tpe", "settings": {"n_startup_trials": 10, "seed": 0}},
+        "protocol": [{"name": "run", "trials": N_TRIALS, "epochs": 1}],
+        "trainer": {"command": [sys.executable, str(TOY)]},
+        "limits": {"parallelism": 1},
+    }
+    (tmp / "overhead.yaml").write_text(yaml.safe_dump(raw))
+    return LoadedStudy(raw, validate_spec(raw, "overhead.yaml"), "overhead.yaml")
+
+
+def local_overhead(tmp: Path) -> tuple[float, float]:
+    study = toy_study(tmp)
+    plan = build_plans(study, "t")[0]
+    results = tmp / "results"
+    LocalBackend().launch([plan], LaunchOptions(results_dir=results, n_jobs=1))
+    stored = optuna.load_study(study_name="overhead.t", storage=f"sqlite:///{results}/overhead/t/study.db")
+    trials = sorted(stored.trials, key=lambda t: t.number)
+    overheads, processes = [], []
+    for trial, following in itertools.pairwise(trials):
+        wall = (following.datetime_start - trial.datetime_start).total_seconds()
+        process = trial.user_attrs["duration_s"]
+        overheads.append(wall - process)
+        processes.append(process)
+    return statistics.median(overheads), statistics.median(processes)
+
+
+def optuna_overhead(tmp: Path) -> float:
+    storage = f"sqlite:///{tmp}/optuna.db"
+    study = optuna.create_study(storage=storage, sampler=optuna.samplers.TPESampler(n_startup_trials=10, seed=0))
+    started = time.perf_counter()
+    study.optimize(
+        lambda t: (t.suggest_float("x", 0, 1) - 0.3) ** 2 + (t.suggest_float("y", 0, 1) - 0.5) ** 2, n_trials=N_TRIALS
+    )
+    return (time.perf_counter() - started) / N_TRIALS
+
+
+def pruning(tmp: Path, trials: int) -> None:
+    study = load_study("everest")
+    results = {}
+    for label, pruner in (("median-pruned TPE", "median"), ("unpruned TPE", "none")):
+        overrides = {
+            "protocol": [{"name": "run", "trials": trials, "epochs": 6}],
+            "early_stopping": {"name": pruner},
+            "limits": {"parallelism": 2},
+        }
+        if pruner == "median":
+            overrides["early_stopping"]["settings"] = {"warmup_steps": 2, "min_trials": 4}
+        plan = build_plans(study, "M_24h", presets=["quick"], overrides=overrides)[0]
+        out = tmp / f"pruning-{pruner}"
+        LocalBackend().launch([plan], LaunchOptions(results_dir=out, n_jobs=2))
+        stored = optuna.load_study(study_name="everest.M_24h", storage=f"sqlite:///{out}/everest/M_24h/study.db")
+        epochs = sum(len(t.intermediate_values) for t in stored.trials)
+        results[label] = (epochs, stored.best_value)
+    (e_p, best_p), (e_u, best_u) = results["median-pruned TPE"], results["unpruned TPE"]
+    print(
+        f"pruning: median-pruned TPE {e_p} epochs best TSS {best_p:.4f}; unpruned TPE {e_u} epochs best TSS "
+        f"{best_u:.4f}; epochs ratio {e_p / e_u:.2f} (aim <= 0.40), TSS gap {best_u - best_p:+.4f} (aim <= 0.02)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--no-pruning", action="store_true")
+    parser.add_argument("--pruning-trials", type=int, default=24)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        ours, process = local_overhead(tmp)
+        theirs = optuna_overhead(tmp)
+        print(
+            f"per-trial overhead: local backend {ours * 1000:.1f} ms (median over {N_TRIALS - 1} trials; trainer "
+            f"process {process * 1000:.0f} ms), Optuna study.optimize {theirs * 1000:.1f} ms per trial; "
+            f"difference {(ours - theirs) * 1000:+.1f} ms (aim <= +50 ms)"
+        )
+        if not args.no_pruning:
+            pruning(tmp, args.pruning_trials)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""`hpoctl launch`, `hpoctl status`, `hpoctl cancel`: run a study on a backend and watch it."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hpoctl.backends import LaunchOptions
+from hpoctl.backends.registry import backend_name, get_backend
+from hpoctl.catalog import load_study
+from hpoctl.cli.options import OutputOpt, PresetOpt, SetOpt, StageOpt, StudyArg, TargetOpt
+from hpoctl.cli.output import OutputFormat, emit, note
+from hpoctl.errors import UsageError
+from hpoctl.plan import build_plans
+from hpoctl.spec.durations import parse_duration
+from hpoctl.spec.loader import deep_merge, parse_set_overrides
+
+BackendOpt = Annotated[
+    str | None, typer.Option("--backend", "-b", help="local, katib or slurm (default: $HPOCTL_BACKEND, else local).")
+]
+ResultsOpt = Annotated[
+    Path | None, typer.Option("--results", help="Results folder (default: $HPOCTL_RESULTS, else ./results).")
+]
+StudyNameOpt = Annotated[str | None, typer.Option("--study-name", help="Name of the Optuna study in the storage.")]
+NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n", help="Kubernetes namespace (katib).")]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context (katib).")]
+TargetAllOpt = Annotated[str, typer.Option("--target", "-t", help="A target of the study, or `all`.")]
+
+
+def results_dir(flag: Path | None) -> Path:
+    return flag or Path(os.environ.get("HPOCTL_RESULTS", "results"))
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def launch(
+    study: StudyArg,
+    target: TargetOpt,
+    backend: BackendOpt = None,
+    stage: StageOpt = None,
+    preset: PresetOpt = None,
+    set_: SetOpt = None,
+    max_trials: Annotated[int | None, typer.Option("--max-trials", min=1, help="Cap each stage's trials.")] = None,
+    timeout: Annotated[str | None, typer.Option("--timeout", help="Wall time per target, e.g. 3600 or 6h.")] = None,
+    n_jobs: Annotated[int | None, typer.Option("--n-jobs", "-j", min=1, help="Trials side by side.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the trainers and the sampler.")] = None,
+    results: ResultsOpt = None,
+    study_name: StudyNameOpt = None,
+    resume: Annotated[
+        bool, typer.Option("--resume/--no-resume", help="Continue a study that exists (the default).")
+    ] = True,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would run; change nothing.")] = False,
+    follow: Annotated[bool, typer.Option("--follow", help="katib: watch each stage and launch the next.")] = False,
+    namespace: NamespaceOpt = None,
+    context: ContextOpt = None,
+    image: Annotated[str | None, typer.Option("--image", help="Trainer image (katib, slurm).")] = None,
+    node_pool: Annotated[str | None, typer.Option("--node-pool", help="GPU node pool (katib).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="hpoctl configuration file.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Trainers' prepared-data cache.")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="Threads per trial (local).")] = None,
+) -> None:
+    """Run a study: every stage of its protocol for the chosen target(s), resuming what exists.
+
+    Examples:
+        hpoctl launch everest --target M_24h --preset quick
+        hpoctl launch everest --target all --n-jobs 2 --timeout 6h
+        hpoctl launch everest --target M_24h --stage refinement
+        hpoctl launch everest --target M_24h --backend katib --namespace hpo --follow
+    """
+    overrides = parse_set_overrides(set_ or [])
+    if max_trials is not None:
+        overrides = deep_merge(overrides, {"limits": {"max_trials": max_trials}})
+    try:
+        timeout_s = parse_duration(timeout) if timeout is not None else None
+    except ValueError as e:
+        raise UsageError(f"--timeout: {e}") from e
+    plans = build_plans(load_study(study), target, stage=stage, presets=preset or [], overrides=overrides)
+    name = backend_name(backend)
+    options = LaunchOptions(
+        results_dir=results_dir(results),
+        stage=stage,
+        n_jobs=n_jobs,
+        timeout=timeout_s,
+        seed=seed,
+        study_name=study_name,
+        resume=resume,
+        dry_run=dry_run,
+        follow=follow,
+        extra={
+            k: v
+            for k, v in {
+                "namespace": namespace,
+                "context": context,
+                "image": image,
+                "node_pool": node_pool,
+                "config": config,
+                "cache_dir": cache_dir,
+                "threads": threads,
+            }.items()
+            if v is not None
+        },
+    )
+    if dry_run and name == "local":
+        for plan in plans:
+            for s in plan.stages:
+                argv = plan.trainer_command() + plan.trainer_args({}, epochs=s.epochs, seed=plan.seed)
+                print(f"{plan.target} {s.name}: {s.trials} trials x {s.epochs} epochs: {' '.join(argv)} --<param>=...")
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        for line in get_backend(name).launch(plans, options):
+            note(line)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def status(
+    study: StudyArg,
+    target: TargetAllOpt = "all",
+    backend: BackendOpt = None,
+    results: ResultsOpt = None,
+    study_name: StudyNameOpt = None,
+    preset: PresetOpt = None,
+    namespace: NamespaceOpt = None,
+    context: ContextOpt = None,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """What is running or done: trials done of the budget, running, pruned, failed, best so far.
+
+    Examples:
+        hpoctl status everest
+        hpoctl status everest --target M_24h -o json
+        hpoctl status everest --backend katib --namespace hpo
+    """
+    plans = build_plans(load_study(study), target, presets=preset or [])
+    options = LaunchOptions(
+        results_dir=results_dir(results),
+        study_name=study_name,
+        extra={k: v for k, v in {"namespace": namespace, "context": context}.items() if v is not None},
+    )
+    rows = [row.as_row() for row in get_backend(backend_name(backend)).status(plans, options)]
+    emit(
+        rows,
+        output,
+        columns=[
+            "target",
+            "stage",
+            "state",
+            "trials_done",
+            "trials_budget",
+            "running",
+            "pruned",
+            "failed",
+            "best",
+            "detail",
+        ],
+    )
+
+
+def cancel(
+    study: StudyArg,
+    target: TargetAllOpt = "all",
+    backend: BackendOpt = None,
+    results: ResultsOpt = None,
+    namespace: NamespaceOpt = None,
+    context: ContextOpt = None,
+) -> None:
+    """Stop what runs for a study, keeping every completed trial.
+
+    Examples:
+        hpoctl cancel everest --target M_24h
+        hpoctl cancel everest --backend slurm
+    """
+    plans = build_plans(load_study(study), target)
+    options = LaunchOptions(
+        results_dir=results_dir(results),
+        extra={k: v for k, v in {"namespace": namespace, "context": context}.items() if v is not None},
+    )
+    for line in get_backend(backend_name(backend)).cancel(plans, options):
+        note(line)

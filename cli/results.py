@@ -1,0 +1,159 @@
+"""`hpoctl results show|compare`: read the results folders every backend writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hpoctl.catalog import load_study
+from hpoctl.cli.options import OutputOpt, StudyArg
+from hpoctl.cli.output import OutputFormat, emit, format_cell, note
+from hpoctl.errors import UsageError
+from hpoctl.results.layout import RESULTS_ENV, results_dir
+
+app = typer.Typer(
+    help="Best parameters, Pareto picks and cross-target comparisons of finished studies.", no_args_is_help=True
+)
+
+ResultsOpt = Annotated[
+    Path,
+    typer.Option(
+        "--results", "-r", envvar=RESULTS_ENV, help="The results folder (default: $HPOCTL_RESULTS or ./results)."
+    ),
+]
+TargetOpt = Annotated[str, typer.Option("--target", "-t", help="The target whose results to show.")]
+TopOpt = Annotated[int, typer.Option("--top", "-n", min=0, help="How many of the top trials to list.")]
+
+
+@app.command("show")
+def show(
+    study: StudyArg,
+    target: TargetOpt,
+    results: ResultsOpt = Path("results"),
+    top: TopOpt = 5,
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Show a target's best trial (one objective) or Pareto picks (several) and its top trials.
+
+    Examples:
+        hpoctl results show everest --target M_24h
+        hpoctl results show forecast --target NHITS_Q@heat --top 10
+        hpoctl results show everest -t M_24h -o json --results /scratch/hpo/results
+    """
+    from hpoctl.results.reader import load_results
+
+    if target == "all":
+        raise UsageError("results show takes one target; `hpoctl results compare` shows them all")
+    loaded = load_results(results_dir(results, load_study(study).spec.name, target))
+    best = loaded.best
+    data: dict[str, Any] = {
+        "study": best["study"],
+        "target": best["target"],
+        "objectives": best["objectives"],
+        "stage": best["stage"],
+        "selection": best["selection"],
+        "counts": best["counts"],
+        "best": best["best_trial"],
+        "top": loaded.top[:top],
+    }
+    if loaded.pareto is not None:
+        data["pareto"] = {
+            "size": loaded.pareto["size"],
+            "balanced": loaded.pareto["balanced"],
+            "best_per_objective": loaded.pareto["best_per_objective"],
+        }
+    if output is not OutputFormat.table:
+        emit(data, output)
+        return
+    metrics = [o["metric"] for o in best["objectives"]]
+    counts = ", ".join(f"{n} {state}" for state, n in best["counts"].items() if n) or "no trials"
+    name = f"{best['study']} / {best['target']}"
+    if loaded.pareto is None:
+        rows = [{"field": "trials", "value": counts}, *_best_rows(best)]
+        emit(data, output, rows=rows, columns=["field", "value"], title=name)
+    else:
+        picks = [("balanced", loaded.pareto["balanced"])]
+        picks += [(f"best {m}", t) for m, t in loaded.pareto["best_per_objective"].items()]
+        rows = [_trial_row(t, metrics, pick=pick) for pick, t in picks if t]
+        title = f"{name}: {loaded.pareto['size']} trials on the Pareto front; {counts}"
+        emit(data, output, rows=rows, columns=["pick", "trial", "stage", *metrics, "params"], title=title)
+    if top:
+        rows = [_trial_row(t, metrics) for t in loaded.top[:top]]
+        emit(data, output, rows=rows, columns=["rank", "trial", "stage", *metrics, "params"], title=f"top {top}")
+
+
+@app.command("compare")
+def compare(
+    study: StudyArg,
+    results: ResultsOpt = Path("results"),
+    output: OutputOpt = OutputFormat.table,
+) -> None:
+    """Compare the targets of a study: best value, trial counts and best parameters per target.
+
+    MODEL@DATASET targets also get a model x dataset table. A chart goes to RESULTS/STUDY/compare/.
+
+    Examples:
+        hpoctl results compare everest
+        hpoctl results compare forecast -o json
+        hpoctl results compare ./my-study.yaml --results /scratch/hpo/results
+    """
+    from hpoctl.results.compare import compare_targets, pivot_rows, write_compare_plot
+
+    comparison = compare_targets(results, load_study(study).spec.name)
+    written = write_compare_plot(comparison, results)
+    note(f"wrote {', '.join(str(p) for p in written)}")
+    data = comparison.to_data()
+    if output is not OutputFormat.table:
+        emit(data, output)
+        return
+    metrics = [o["metric"] for o in comparison.objectives]
+    columns = ["target", *metrics, "complete", "pruned", "failed", "trial", "stage", "params"]
+    rows = [{**row, "params": params_text(row["params"] or {})} for row in comparison.rows]
+    emit(data, output, rows=rows, columns=columns, title=f"{comparison.study}: best trial per target")
+    if comparison.pivot is not None:
+        columns, rows = pivot_rows(comparison.pivot)
+        emit(data, output, rows=rows, columns=columns, title="model x dataset")
+
+
+def _best_rows(best: dict[str, Any]) -> list[dict[str, Any]]:
+    trial = best.get("best_trial")
+    if not trial:
+        return [{"field": "best", "value": "no complete trial yet"}]
+    rows = [
+        {"field": "best trial", "value": trial["number"]},
+        {"field": "stage", "value": f"{trial['stage']} (the last stage with complete trials)"},
+    ]
+    for objective in best["objectives"]:
+        rows.append({"field": objective["label"], "value": _shown(trial, objective["metric"])})
+    if trial.get("source_trial") is not None:
+        rows.append({"field": "re-runs trial", "value": trial["source_trial"]})
+    rows += [{"field": f"param {k}", "value": v} for k, v in trial["params"].items()]
+    return rows
+
+
+def _trial_row(trial: dict[str, Any], metrics: list[str], pick: str | None = None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "trial": trial.get("number"),
+        "stage": trial.get("stage"),
+        "params": params_text(trial.get("params") or {}),
+    }
+    if pick is not None:
+        row["pick"] = pick
+    if "rank" in trial:
+        row["rank"] = trial["rank"]
+    row.update({m: _shown(trial, m) for m in metrics})
+    return row
+
+
+def params_text(params: dict[str, Any]) -> str:
+    """Parameters for a table cell: `lr=0.0003 layers=4 optimizer=adam`."""
+    return " ".join(f"{k}={format_cell(v)}" for k, v in params.items())
+
+
+def _shown(trial: dict[str, Any], metric: str) -> Any:
+    """The raw metric (PICP 0.79) when reported, else the stored objective value."""
+    from hpoctl.results.compare import shown_value
+
+    return shown_value(trial, metric)

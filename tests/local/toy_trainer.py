@@ -1,0 +1,60 @@
+"""A trainer keeping the trainer contract with no torch: a noisy quadratic that improves per epoch.
+
+Used by the local-backend tests to run whole studies in seconds. `--x`, `--y` are the
+hyperparameters; `--mode` picks the objective(s); TOY_FAIL_ABOVE makes configurations with x above
+a value exit like a diverged trainer; TOY_EPOCH_SLEEP slows epochs down.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+stop = False
+
+
+def on_term(signum, frame):
+    global stop
+    stop = True
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, on_term)
+    parser = argparse.ArgumentParser()
+    for flag in ("--target", "--output", "--cache-dir", "--data"):
+        parser.add_argument(flag)
+    parser.add_argument("--epochs", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--x", type=float, required=True)
+    parser.add_argument("--y", type=float, default=0.5)
+    parser.add_argument("--kind", default="a")
+    parser.add_argument("--size", type=int, default=1)
+    args = parser.parse_args()
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    sleep = float(os.environ.get("TOY_EPOCH_SLEEP", "0"))
+    fail_above = os.environ.get("TOY_FAIL_ABOVE")
+    history = []
+    for epoch in range(1, args.epochs + 1):
+        if stop:
+            break
+        time.sleep(sleep)
+        if fail_above is not None and args.x > float(fail_above):
+            print(f"trial failed: loss became nan at epoch {epoch} (x={args.x})", file=sys.stderr)
+            return 3
+        base = (args.x - 0.3) ** 2 + (args.y - 0.5) ** 2 + (0.1 if args.kind == "b" else 0.0)
+        loss = base + 1.0 / epoch
+        row = {"epoch": epoch, "loss": round(loss, 6), "a": round(args.x, 6), "b": round((1 - args.x) ** 2, 6)}
+        history.append(row)
+        print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    status = "interrupted" if stop else "completed"
+    (out / "metrics.json").write_text(json.dumps({"status": status, "history": history}))
+    return 143 if stop else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
