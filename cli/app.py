@@ -11,8 +11,10 @@ from typing import Annotated
 import typer
 
 from hpoctl import __version__
+from hpoctl.cli import katib as katib_cmd
 from hpoctl.cli import launch as launch_cmd
 from hpoctl.cli import plan as plan_cmd
+from hpoctl.cli import render as render_cmd
 from hpoctl.cli import results, studies, validate
 from hpoctl.cli import train_best as train_best_cmd
 from hpoctl.errors import HpoctlError
@@ -27,12 +29,16 @@ app = typer.Typer(
 )
 app.add_typer(studies.app, name="studies")
 app.add_typer(results.app, name="results")
+results.app.command("pull")(katib_cmd.pull)
 app.command("validate")(validate.validate)
 app.command("plan")(plan_cmd.plan)
 app.command("launch")(launch_cmd.launch)
 app.command("status")(launch_cmd.status)
 app.command("cancel")(launch_cmd.cancel)
 app.command("train-best")(train_best_cmd.train_best)
+app.command("render")(render_cmd.render)
+app.command("delete")(katib_cmd.delete)
+app.command("budget")(katib_cmd.budget)
 
 
 def _version(value: bool) -> None:

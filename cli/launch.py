@@ -59,6 +59,13 @@ def launch(
     follow: Annotated[bool, typer.Option("--follow", help="katib: watch each stage and launch the next.")] = False,
     namespace: NamespaceOpt = None,
     context: ContextOpt = None,
+    kubeconfig: Annotated[Path | None, typer.Option("--kubeconfig", help="kubeconfig file (katib).")] = None,
+    metrics_collector: Annotated[
+        str | None, typer.Option("--metrics-collector", help="katib: stdout (default) or push.")
+    ] = None,
+    scalarise: Annotated[
+        bool, typer.Option("--scalarise", help="katib: optimise the first objective, record the others.")
+    ] = False,
     image: Annotated[str | None, typer.Option("--image", help="Trainer image (katib, slurm).")] = None,
     node_pool: Annotated[str | None, typer.Option("--node-pool", help="GPU node pool (katib).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="hpoctl configuration file.")] = None,

@@ -7,22 +7,31 @@ from typing import Annotated
 import typer
 
 from hpoctl.catalog import load_study
+from hpoctl.cli.katib import validate_katib
 from hpoctl.cli.output import note
 from hpoctl.errors import HpoctlError, ManyErrors
 
 
 def validate(
     files: Annotated[list[str], typer.Argument(help="Study spec files (YAML) or built-in study names.")],
+    katib: Annotated[
+        bool,
+        typer.Option("--katib", help="Also check as Katib's webhook would: studies rendered, or Experiment files."),
+    ] = False,
 ) -> None:
     """Validate study specs: one line per problem, naming the file, the field, the value and what is allowed.
 
     Examples:
         hpoctl validate my-study.yaml
         hpoctl validate everest forecast studies/*.yaml
+        hpoctl validate --katib everest experiments.yaml
     """
     failed: list[HpoctlError] = []
     for item in files:
         try:
+            if katib:
+                note(validate_katib(item))
+                continue
             spec = load_study(item).spec
         except HpoctlError as e:
             failed.append(e)

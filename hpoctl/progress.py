@@ -24,7 +24,7 @@ class Progress:
 
     def __init__(self, study: str, target: str, *, live: bool | None = None, deadline: float | None = None):
         self.study, self.target, self.deadline = study, target, deadline
-        self.console = Console(stderr=True, highlight=False)
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
         self.live_mode = sys.stderr.isatty() if live is None else live
         self._lock = threading.Lock()
         self._running: set[int] = set()
@@ -33,6 +33,7 @@ class Progress:
         self._live: Live | None = None
 
     def start_stage(self, stage: str, done: int, budget: int, epochs: int) -> None:
+        self._last = None
         self.console.print(
             f"{self.study}/{self.target} stage {stage}: {done}/{budget} trials done, {epochs} epochs each",
             markup=False,

@@ -74,32 +74,28 @@ def fail_interrupted(
     return count
 
 
-def top_configurations(study: optuna.Study, plan: Plan, stage: str, k: int) -> list[optuna.trial.FrozenTrial]:
-    """The best k complete trials of a stage (several objectives: non-dominated first, then by the
-    normalised sum of objectives)."""
-    trials = [
-        t
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.user_attrs.get(rec.STAGE) == stage
-    ]
-    signs = [1.0 if o.optimised_direction == "minimize" else -1.0 for o in plan.objectives]
-    if not trials:
-        return []
-    columns = list(zip(*[[s * v for s, v in zip(signs, t.values, strict=True)] for t in trials], strict=True))
-    spans = [(min(c), (max(c) - min(c)) or 1.0) for c in columns]
+def top_configurations(
+    study: optuna.Study, plan: Plan, stage: str, k: int, previous: str | None
+) -> list[optuna.trial.FrozenTrial]:
+    """The k best distinct configurations for a top-k stage: the previous stage's complete trials first,
+    then (when it has fewer than k, e.g. after heavy pruning) those of the stages it continued, most
+    recent stage first. Ranking is hpoctl.results.ranking's (several objectives: non-dominated first)."""
+    from hpoctl.results.ranking import top_trials
 
-    def score(t: optuna.trial.FrozenTrial) -> tuple[int, float, int]:
-        signed = [s * v for s, v in zip(signs, t.values, strict=True)]
-        dominated = sum(
-            1
-            for o in trials
-            if all(s * a <= b for s, a, b in zip(signs, o.values, signed, strict=True))
-            and any(s * a < b for s, a, b in zip(signs, o.values, signed, strict=True))
-        )
-        normalised = sum((v - lo) / span for v, (lo, span) in zip(signed, spans, strict=True))
-        return (dominated, normalised, t.number)
-
-    return sorted(trials, key=score)[:k]
+    by_stage: dict[str, list[optuna.trial.FrozenTrial]] = {}
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        name = trial.user_attrs.get(rec.STAGE)
+        if name and name != stage:
+            by_stage.setdefault(name, []).append(trial)
+    order = sorted(by_stage, key=lambda name: (name != previous, -max(t.number for t in by_stage[name])))
+    chosen: list[optuna.trial.FrozenTrial] = []
+    seen: list[dict] = []
+    for name in order:
+        for trial in top_trials(by_stage[name], plan, limit=len(by_stage[name])):
+            if trial.params not in seen:
+                seen.append(trial.params)
+                chosen.append(trial)
+    return chosen[:k]
 
 
 @dataclass
@@ -166,11 +162,13 @@ class StageRunner:
 
     def _enqueue_top_k(self) -> None:
         previous = self.stage.previous
-        best = top_configurations(self.study, self.plan, previous, self.stage.top_k or self.stage.trials)
-        if len(best) < (self.stage.top_k or 0):
+        k = self.stage.top_k or self.stage.trials
+        best = top_configurations(self.study, self.plan, self.stage.name, k, previous)
+        if len(best) < k:
             raise HpoctlError(
-                f"stage {self.stage.name!r} re-runs the best {self.stage.top_k} of stage {previous!r}, which has "
-                f"{len(best)} complete trials; run {previous!r} first (hpoctl launch ... --stage {previous})"
+                f"stage {self.stage.name!r} re-runs the best {k} configurations of stage {previous!r} and the "
+                f"stages before it, which have {len(best)} complete; run {previous!r} first "
+                f"(hpoctl launch ... --stage {previous})"
             )
         covered = {
             t.user_attrs.get(rec.SOURCE_TRIAL)

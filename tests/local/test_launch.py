@@ -63,13 +63,19 @@ def test_relaunch_adds_nothing(write_spec, tmp_path, cli):
 def test_max_trials_and_one_stage(write_spec, tmp_path, cli):
     spec = write_spec()
     results = tmp_path / "results"
+    result = cli("launch", spec, "-t", "small", "--results", str(results), "--stage", "confirm")
+    assert result.code == 1 and "run 'refine' first" in result.err
     assert (
         cli("launch", spec, "-t", "small", "--results", str(results), "--stage", "explore", "--max-trials", "2").code
         == 0
     )
     assert _by_stage(_study(results)) == {"explore": 2}
-    result = cli("launch", spec, "-t", "small", "--results", str(results), "--stage", "confirm")
-    assert result.code == 1 and "run 'refine' first" in result.err
+    # with no refinement run, the top-k stage falls back to the stages before it
+    assert cli("launch", spec, "-t", "small", "--results", str(results), "--stage", "confirm").code == 0
+    study = _study(results)
+    assert _by_stage(study) == {"explore": 2, "confirm": 2}
+    sources = {t.user_attrs[rec.SOURCE_TRIAL] for t in study.trials if t.user_attrs[rec.STAGE] == "confirm"}
+    assert sources == {0, 1}
 
 
 def test_failing_trials_are_recorded_and_the_study_goes_on(write_spec, tmp_path, cli, monkeypatch):
@@ -179,6 +185,11 @@ def _launch(spec: str, results: Path, *, kill_after: float | None = None, term_w
         ) as process,
     ):
         if kill_after is not None:
+            # wait for a new trial to start, so that each kill lands while trials run
+            started = len(list(results.glob("toy/small/trials/*")))
+            deadline = time.time() + 60
+            while len(list(results.glob("toy/small/trials/*"))) <= started and time.time() < deadline:
+                time.sleep(0.02)
             time.sleep(kill_after)
             process.send_signal(signal.SIGKILL)
         elif term_when_running:
@@ -203,7 +214,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(write_spec, tmp_p
     results = tmp_path / "results"
     rng = random.Random(1234)
     for _ in range(4):
-        _launch(spec, results, kill_after=rng.uniform(1.0, 3.0))
+        _launch(spec, results, kill_after=rng.uniform(0.0, 0.3))
     code, err = _launch(spec, results)
     assert code == 0, err
     study = _study(results)
@@ -232,3 +243,21 @@ def test_sigterm_stops_cleanly_and_resumes(write_spec, tmp_path):
     code, err = _launch(spec, results)
     assert code == 0, err
     assert _by_stage(_study(results)) == {"explore": 6}
+
+
+def test_train_best_repeats_with_the_best_parameters(write_spec, tmp_path, cli):
+    spec = write_spec(protocol=[{"name": "explore", "trials": 4, "epochs": 2}])
+    results = tmp_path / "results"
+    assert cli("train-best", spec, "-t", "small", "--results", str(results)).code == 1  # nothing to train yet
+    assert cli("launch", spec, "-t", "small", "--results", str(results)).code == 0
+    result = cli(
+        "train-best", spec, "-t", "small", "--results", str(results), "--repeats", "2", "--epochs", "3", "-o", "json"
+    )
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)
+    best = json.loads((results / "toy" / "small" / "best_params.json").read_text())
+    assert summary["params"] == best["best_params"] and [r["seed"] for r in summary["runs"]] == [3, 4]
+    assert summary["objectives"]["loss"]["mean"] is not None
+    assert all(len(r["final_metrics"]) and r["final_metrics"]["epoch"] == 3 for r in summary["runs"])
+    shown = cli("results", "show", spec, "-t", "small", "--results", str(results), "-o", "json")
+    assert shown.code == 0 and json.loads(shown.out)

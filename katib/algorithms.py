@@ -1,0 +1,156 @@
+"""The study's algorithm and early stopping as Katib's, with the settings each Katib service accepts.
+
+Which service runs an algorithm decides its settings (Katib v0.19.0's katib-config): `tpe` and `random`
+are hyperopt (settings `random_state`, and for tpe `gamma`, `prior_weight`, `n_EI_candidates`);
+`multivariate-tpe` and `grid` are Optuna (`n_startup_trials`, `n_ei_candidates`, `random_state`);
+`cmaes` and `sobol` are goptuna (`random_state`, `sigma`, `restart_strategy`). A setting no Katib
+service can honour is an error naming it, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubeflow_katib_api.models import (
+    V1beta1AlgorithmSetting,
+    V1beta1AlgorithmSpec,
+    V1beta1EarlyStoppingSetting,
+    V1beta1EarlyStoppingSpec,
+)
+
+from hpoctl.katib.errors import KatibUnsupported
+from hpoctl.katib.katib_config import HPOCTL_OPTUNA
+from hpoctl.plan import Plan, StagePlan
+
+MEDIAN_STOP = "medianstop"
+#: Optuna's MedianPruner defaults, which the local backend uses when a setting is not given.
+MEDIAN_DEFAULTS = {"min_trials": 5, "warmup_steps": 0, "interval_steps": 1}
+
+
+def katib_algorithm(plan: Plan, *, seed: int | None = None) -> V1beta1AlgorithmSpec:
+    """The Katib algorithm for the plan's (single-objective) search stages."""
+    algorithm = plan.algorithm
+    settings = dict(algorithm.settings)
+    # As in a local run: the algorithm's own seed, else the study's; an explicit --seed wins.
+    settings.setdefault("seed", plan.seed)
+    if seed is not None:
+        settings["seed"] = seed
+    where = f"{plan.study}/{plan.target}: algorithm {algorithm.name!r}"
+    name = algorithm.name
+    if name == "tpe":
+        # Katib's `tpe` is hyperopt, which rejects n_startup_trials; Optuna's TPE in Katib is
+        # `multivariate-tpe`, so a TPE with Optuna's settings becomes that.
+        optuna_only = {"n_startup_trials", "n_ei_candidates", "constant_liar"} & set(settings)
+        if optuna_only:
+            return _optuna_tpe(settings, where, unsupported={"consider_endpoints"})
+        _reject(settings, {"consider_endpoints"}, where, "Katib's tpe (hyperopt) takes random_state only")
+        return _spec("tpe", _random_state(settings, where))
+    if name == "multivariate-tpe":
+        return _optuna_tpe(settings, where, unsupported={"group"})
+    if name == "random":
+        return _spec("random", _random_state(settings, where))
+    if name == "grid":
+        return _spec("grid", _random_state(settings, where))
+    if name == "cmaes":
+        _reject(settings, {"popsize"}, where, "Katib's cmaes (goptuna) takes random_state, sigma and restart_strategy")
+        if settings.get("n_startup_trials", 0):
+            raise KatibUnsupported(
+                f"{where}: settings.n_startup_trials={settings['n_startup_trials']} has no Katib equivalent "
+                "(Katib's cmaes starts with CMA-ES at once); drop the setting"
+            )
+        out = _random_state(settings, where)
+        if "sigma0" in settings:
+            out["sigma"] = settings["sigma0"]
+        if "restart_strategy" in settings:
+            out["restart_strategy"] = settings["restart_strategy"]
+        return _spec("cmaes", out)
+    if name == "qmc":
+        if settings.get("qmc_type", "sobol") != "sobol":
+            raise KatibUnsupported(
+                f"{where}: qmc_type {settings['qmc_type']!r} has no Katib equivalent; Katib has sobol "
+                "(--set algorithm.settings.qmc_type=sobol)"
+            )
+        if settings.get("scramble"):
+            raise KatibUnsupported(f"{where}: Katib's sobol sequence is not scrambled; drop settings.scramble")
+        # The Sobol sequence is deterministic, so the seed has nothing to do in Katib's (goptuna's) sobol.
+        return _spec("sobol", {})
+    raise KatibUnsupported(
+        f"{where} has no Katib equivalent; it needs the {HPOCTL_OPTUNA} suggestion service (not available "
+        "yet), or choose one Katib has: --set algorithm.name=tpe (or random, cmaes, grid, qmc)"
+    )
+
+
+def _optuna_tpe(settings: dict[str, Any], where: str, unsupported: set[str]) -> V1beta1AlgorithmSpec:
+    _reject(settings, unsupported, where, "Katib's multivariate-tpe takes n_startup_trials, n_ei_candidates, seed")
+    if settings.get("constant_liar") is False:
+        raise KatibUnsupported(
+            f"{where}: settings.constant_liar=false cannot be honoured; Katib's Optuna service always uses "
+            "the constant liar"
+        )
+    out = {key: settings[key] for key in ("n_startup_trials", "n_ei_candidates") if key in settings}
+    out.update(_random_state(settings, where))
+    return _spec("multivariate-tpe", out)
+
+
+def _random_state(settings: dict[str, Any], where: str) -> dict[str, Any]:
+    if "seed" not in settings:
+        return {}
+    if settings["seed"] < 0:
+        raise KatibUnsupported(f"{where}: Katib needs random_state >= 0, got seed={settings['seed']}")
+    return {"random_state": settings["seed"]}
+
+
+def _reject(settings: dict[str, Any], names: set[str], where: str, what: str) -> None:
+    for name in sorted(names & set(settings)):
+        raise KatibUnsupported(f"{where}: settings.{name} has no Katib equivalent ({what}); drop it")
+
+
+def _spec(name: str, settings: dict[str, Any]) -> V1beta1AlgorithmSpec:
+    return V1beta1AlgorithmSpec(
+        algorithm_name=name,
+        algorithm_settings=[V1beta1AlgorithmSetting(name=k, value=_text(v)) for k, v in settings.items()] or None,
+    )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def grid_algorithm() -> V1beta1AlgorithmSpec:
+    """A top-k stage's algorithm: grid over its one `config` parameter runs each configuration once."""
+    return _spec("grid", {})
+
+
+def katib_early_stopping(plan: Plan, stage: StagePlan, collector: str) -> V1beta1EarlyStoppingSpec | None:
+    """Katib's medianstop for the median rule; None for none and for top-k stages (never pruned, as in
+    a local run). Successive halving and hyperband have no Katib early-stopping equivalent."""
+    rule = plan.early_stopping
+    if rule.name == "none" or stage.mode == "top-k":
+        return None
+    where = f"{plan.study}/{plan.target}: early_stopping {rule.name!r}"
+    if rule.name != "median":
+        raise KatibUnsupported(
+            f"{where} has no Katib equivalent (Katib stops trials only with medianstop); "
+            "use --set early_stopping.name=median, or --set early_stopping.name=none to run without"
+        )
+    if collector not in ("StdOut", "File"):
+        raise KatibUnsupported(
+            f"{where}: Katib's early stopping reads the StdOut or File collector's logs, not {collector}; "
+            "use --metrics-collector stdout or --set early_stopping.name=none"
+        )
+    settings = {**MEDIAN_DEFAULTS, **rule.settings}
+    if settings["interval_steps"] != 1:
+        raise KatibUnsupported(
+            f"{where}: settings.interval_steps={settings['interval_steps']} has no Katib equivalent "
+            "(medianstop checks every reported epoch); drop it"
+        )
+    # Katib's medianstop wants min_trials_required > 0 and start_step >= 1 (Optuna allows 0 for both).
+    return V1beta1EarlyStoppingSpec(
+        algorithm_name=MEDIAN_STOP,
+        algorithm_settings=[
+            V1beta1EarlyStoppingSetting(name="min_trials_required", value=str(max(1, settings["min_trials"]))),
+            V1beta1EarlyStoppingSetting(name="start_step", value=str(max(1, settings["warmup_steps"]))),
+        ],
+    )
