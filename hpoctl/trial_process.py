@@ -12,7 +12,6 @@ import ctypes
 import json
 import math
 import os
-import re
 import signal
 import subprocess
 import threading
@@ -21,16 +20,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Katib's default StdOut collector regex: what counts as a metric on a line.
-KATIB_METRIC = re.compile(r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)")
-INTERRUPTED_EXIT = 143  # 128 + SIGTERM, the trainer contract's exit after a clean stop
+from hpoctl.trainers.common.exit_codes import ExitCode
+from hpoctl.trainers.common.metrics_io import KATIB_STDOUT_REGEX
+
+KATIB_METRIC = KATIB_STDOUT_REGEX  # what counts as a metric on a line, as Katib's StdOut collector reads it
+INTERRUPTED_EXIT = int(ExitCode.INTERRUPTED)
 EXIT_MEANINGS = {
-    1: "error",
-    2: "bad arguments",
-    3: "diverged (NaN or infinite loss)",
-    4: "data could not be loaded",
-    5: "out of memory",
-    143: "stopped by SIGTERM",
+    ExitCode.ERROR: "error",
+    ExitCode.USAGE: "bad arguments",
+    ExitCode.DIVERGED: "diverged (NaN or infinite loss)",
+    ExitCode.DATA: "data could not be loaded",
+    ExitCode.OUT_OF_MEMORY: "out of memory",
+    ExitCode.INTERRUPTED: "stopped by SIGTERM",
     -9: "killed (SIGKILL)",
 }
 _PR_SET_PDEATHSIG = 1
