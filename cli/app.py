@@ -12,10 +12,13 @@ import typer
 
 from hpoctl import __version__
 from hpoctl.cli import katib as katib_cmd
+from hpoctl.cli import katib_register as katib_register_cmd
 from hpoctl.cli import launch as launch_cmd
 from hpoctl.cli import plan as plan_cmd
 from hpoctl.cli import render as render_cmd
 from hpoctl.cli import results, studies, validate
+from hpoctl.cli import slurm as slurm_cmd
+from hpoctl.cli import suggestion as suggestion_cmd
 from hpoctl.cli import train_best as train_best_cmd
 from hpoctl.errors import HpoctlError
 
@@ -29,6 +32,8 @@ app = typer.Typer(
 )
 app.add_typer(studies.app, name="studies")
 app.add_typer(results.app, name="results")
+app.add_typer(suggestion_cmd.app, name="suggestion")
+app.add_typer(katib_register_cmd.app, name="katib")
 results.app.command("pull")(katib_cmd.pull)
 app.command("validate")(validate.validate)
 app.command("plan")(plan_cmd.plan)
@@ -37,6 +42,8 @@ app.command("status")(launch_cmd.status)
 app.command("cancel")(launch_cmd.cancel)
 app.command("train-best")(train_best_cmd.train_best)
 app.command("render")(render_cmd.render)
+app.command("worker")(slurm_cmd.worker)
+app.command("logs")(slurm_cmd.logs)
 app.command("delete")(katib_cmd.delete)
 app.command("budget")(katib_cmd.budget)
 
@@ -64,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every known failure is one line on stderr and exit 1 (usage: 2)."""
     prog = "kubectl hpo" if Path(sys.argv[0]).name == "kubectl-hpo" else "hpoctl"
     try:
-        app(args=argv, prog_name=prog, standalone_mode=False)
+        code = app(args=argv, prog_name=prog, standalone_mode=False)
     except typer.Exit as e:
         return e.exit_code
     except typer.Abort:
@@ -98,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
+    return code if isinstance(code, int) else 0  # `raise typer.Exit(n)` in a command arrives as its return value
 
 
 def run() -> None:

@@ -175,15 +175,17 @@ def pull(
 def validate_katib(item: str, *, config: Path | None = None, katib_config: Path | None = None) -> str:
     """`hpoctl validate --katib ITEM`: a file of Katib Experiments is checked as Katib's webhook would; a
     study (name or spec file) is rendered, every target and stage, and checked the same way."""
-    from hpoctl.katib.katib_config import DEFAULT_INSTALLATION, from_katib_config
+    from hpoctl.katib.katib_config import from_katib_config
     from hpoctl.katib.manifest_io import load_manifests
-    from hpoctl.katib.render import RenderOptions, render_experiments
+    from hpoctl.katib.render import RenderOptions, hpoctl_installation, render_experiments
     from hpoctl.katib.validate import check_experiments
 
     settings = load_config(config)
     installation = (
-        from_katib_config(load_yaml_file(katib_config), str(katib_config)) if katib_config else DEFAULT_INSTALLATION
-    ).with_suggestions(settings.katib.suggestions)
+        from_katib_config(load_yaml_file(katib_config), str(katib_config)).with_suggestions(settings.katib.suggestions)
+        if katib_config
+        else hpoctl_installation(settings.katib.suggestions)
+    )
     path = Path(item)
     if path.suffix in (".yaml", ".yml", ".json") and path.is_file():
         manifests = load_manifests(path.read_text(encoding="utf-8"), item)

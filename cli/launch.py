@@ -12,8 +12,10 @@ import typer
 from hpoctl.backends import LaunchOptions
 from hpoctl.backends.registry import backend_name, get_backend
 from hpoctl.catalog import load_study
+from hpoctl.cli.katib import check_collector
 from hpoctl.cli.options import OutputOpt, PresetOpt, SetOpt, StageOpt, StudyArg, TargetOpt
 from hpoctl.cli.output import OutputFormat, emit, note
+from hpoctl.cli.suggestion import AlgorithmChoice, AlgorithmOpt
 from hpoctl.errors import UsageError
 from hpoctl.plan import build_plans
 from hpoctl.spec.durations import parse_duration
@@ -66,11 +68,16 @@ def launch(
     scalarise: Annotated[
         bool, typer.Option("--scalarise", help="katib: optimise the first objective, record the others.")
     ] = False,
+    algorithm: AlgorithmOpt = AlgorithmChoice.auto,
     image: Annotated[str | None, typer.Option("--image", help="Trainer image (katib, slurm).")] = None,
     node_pool: Annotated[str | None, typer.Option("--node-pool", help="GPU node pool (katib).")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="hpoctl configuration file.")] = None,
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Trainers' prepared-data cache.")] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="Threads per trial (local).")] = None,
+    runtime: Annotated[
+        str | None,
+        typer.Option("--runtime", help="slurm: apptainer (default), singularity, or none (hpoctl on the node)."),
+    ] = None,
 ) -> None:
     """Run a study: every stage of its protocol for the chosen target(s), resuming what exists.
 
@@ -79,6 +86,7 @@ def launch(
         hpoctl launch everest --target all --n-jobs 2 --timeout 6h
         hpoctl launch everest --target M_24h --stage refinement
         hpoctl launch everest --target M_24h --backend katib --namespace hpo --follow
+        hpoctl launch everest --target all --backend slurm --dry-run
     """
     overrides = parse_set_overrides(set_ or [])
     if max_trials is not None:
@@ -106,9 +114,13 @@ def launch(
                 "context": context,
                 "image": image,
                 "node_pool": node_pool,
+                "metrics_collector": check_collector(metrics_collector),
+                "scalarise": scalarise or None,
+                "algorithm": algorithm.value,
                 "config": config,
                 "cache_dir": cache_dir,
                 "threads": threads,
+                "runtime": runtime,
             }.items()
             if v is not None
         },

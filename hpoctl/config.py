@@ -2,8 +2,9 @@
 
 The file is YAML, found as `--config PATH`, else `$HPOCTL_CONFIG`, else `./hpoctl.yaml`, else
 `$XDG_CONFIG_HOME/hpoctl/config.yaml` (`~/.config/hpoctl/config.yaml`); with none of them the defaults
-below apply. Each backend owns one top-level section (`katib:` now, `slurm:` later) next to the shared
-`node_pools:`; an unknown key anywhere is an error that lists the valid ones.
+below apply. Each backend owns one top-level section (`katib:`, `slurm:`) next to the shared
+`node_pools:`; an unknown key anywhere is an error that lists the valid ones. `slurm.studies.<study>` overrides
+any `slurm:` key for one study.
 
 Built-in node pools (usable by name without a config file; a pool in the file with the same name wins):
 
@@ -29,9 +30,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hpoctl.errors import HpoctlError, UnknownNameError
+from hpoctl.spec.durations import Duration
 from hpoctl.yamlio import load_yaml_text
 
 CONFIG_ENV = "HPOCTL_CONFIG"
@@ -161,11 +163,124 @@ class KatibSettings(_Strict):
         return self
 
 
+# #SBATCH options hpoctl writes itself; `slurm.sbatch` may add any other.
+SBATCH_MANAGED = (
+    "account",
+    "array",
+    "cpus-per-task",
+    "dependency",
+    "error",
+    "gres",
+    "job-name",
+    "mem",
+    "nodes",
+    "ntasks",
+    "open-mode",
+    "output",
+    "parsable",
+    "partition",
+    "qos",
+    "requeue",
+    "signal",
+    "time",
+)
+_SLURM_NAME = r"^[A-Za-z0-9][-A-Za-z0-9_.+]*$"
+SlurmName = Annotated[str, Field(pattern=_SLURM_NAME, max_length=128)]
+
+
+class SlurmOptions(_Strict):
+    """Where and how SLURM array jobs run a study; each key may be overridden per study (`slurm.studies`)."""
+
+    partition: SlurmName | None = Field(default=None, description="Partition of the jobs (default: the cluster's).")
+    cpu_partition: SlurmName | None = Field(
+        default=None, description="Partition of CPU-only jobs (resources.gpu: 0); default: partition."
+    )
+    account: SlurmName | None = None
+    qos: SlurmName | None = None
+    time_limit: Duration | None = Field(
+        default=None,
+        description="The longest --time a job may ask for (the partition's limit). A stage asks for its timeout, "
+        "else limits.timeout, capped by this; a stage that needs longer requeues itself.",
+    )
+    gpu_type: SlurmName | None = Field(default=None, description="GPU type in --gres=gpu:TYPE:N, e.g. a100.")
+    workers: int | None = Field(
+        default=None, ge=1, description="Array tasks (Optuna workers) per target; default: limits.parallelism."
+    )
+    max_running: int | None = Field(
+        default=None, ge=1, description="Array tasks running at once (--array=0-K%N); default: all of them."
+    )
+    modules: list[Annotated[str, Field(pattern=r"^[^\s;&|`$]+$")]] = Field(
+        default_factory=list, description="Environment modules loaded before the command, e.g. apptainer/1.3."
+    )
+    setup: list[str] = Field(default_factory=list, description="Shell lines run before the command.")
+    teardown: list[str] = Field(default_factory=list, description="Shell lines run after the command.")
+    env: dict[Annotated[str, Field(pattern=_ENV_NAME)], str] = Field(
+        default_factory=dict, description="Environment variables exported in the job."
+    )
+    runtime: Literal["apptainer", "singularity", "none"] = Field(
+        default="apptainer", description="Container runtime; none runs hpoctl on the node itself (a venv)."
+    )
+    image: str | None = Field(
+        default=None,
+        description="The trainer image as a .sif path (or any URI apptainer takes); default: "
+        "docker://<the study's trainer.image>, pulled on the compute node.",
+    )
+    binds: list[Annotated[str, Field(pattern=r"^/[^,:]*(:/[^,:]*)?(:(ro|rw))?$")]] = Field(
+        default_factory=list,
+        description="More --bind SRC[:DEST[:ro|rw]] for the container; the results folder is always bound.",
+    )
+    worker_command: list[str] | None = Field(
+        default=None,
+        description="How a job runs hpoctl: default `hpoctl` in a container, this Python's `-m hpoctl` without one.",
+    )
+    storage: str | None = Field(
+        default=None,
+        description="An Optuna RDB URL the workers share instead of results/<study>/<target>/study.journal.",
+    )
+    sbatch: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")], str | int | None] = Field(
+        default_factory=dict, description="More #SBATCH options, e.g. {constraint: a100, exclusive: null}."
+    )
+    signal_grace: Duration = Field(
+        default=120, description="Seconds before the time limit at which a task stops its trial and requeues."
+    )
+    poll_interval: Duration = Field(
+        default=10, description="Seconds a worker with no trial to start waits before looking again."
+    )
+
+    @field_validator("sbatch")
+    @classmethod
+    def _check_sbatch(cls, value: dict[str, Any]) -> dict[str, Any]:
+        managed = sorted(k for k in value if k in SBATCH_MANAGED)
+        if managed:
+            raise ValueError(
+                f"{', '.join(managed)}: written by hpoctl, set them with the slurm keys (partition, account, qos, "
+                f"time_limit, workers, max_running, gpu_type) or the study's resources"
+            )
+        return value
+
+
+class SlurmSettings(SlurmOptions):
+    """The SLURM backend's section: cluster settings, and per-study overrides of any of them."""
+
+    studies: dict[Annotated[str, Field(pattern=r"^[a-z0-9][-a-z0-9_]*$")], SlurmOptions] = Field(
+        default_factory=dict, description="Study name -> keys that override the ones above for that study."
+    )
+
+    def for_study(self, study: str) -> SlurmOptions:
+        """The settings for one study: its overrides (only the keys it sets) over the cluster's."""
+        base = SlurmOptions.model_validate(self.model_dump(exclude={"studies"}))
+        override = self.studies.get(study)
+        if override is None:
+            return base
+        return base.model_copy(update={k: getattr(override, k) for k in override.model_fields_set})
+
+
 class HpoctlConfig(_Strict):
-    """The whole file. Backends add their own section here (a `slurm:` section comes next)."""
+    """The whole file: the shared node pools and one section per backend."""
 
     node_pools: dict[DnsLabel, NodePool] = Field(default_factory=dict)
     katib: KatibSettings = KatibSettings()
+    slurm: SlurmSettings = SlurmSettings()
 
     def node_pool(self, name: str) -> NodePool:
         pools = {**BUILTIN_NODE_POOLS, **self.node_pools}

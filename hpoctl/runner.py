@@ -4,17 +4,23 @@ budget is met. Used by the local backend (threads) and by each SLURM array task 
 Budget: a stage is done when it holds `stage.trials` finished trials (complete, pruned, or failed by
 the trainer). Trials that were interrupted (Ctrl-C, a killed launcher, a pre-empted task) are marked
 failed with `interrupted` and do not count, so they are re-run and nothing is lost or duplicated.
+
+Several processes on one study (SLURM array tasks) pass a `SharedStudy`: the budget then counts the RUNNING
+trials in the storage rather than this process's own, a trial asked beyond the budget by a race is failed as
+interrupted before it runs, and a worker with nothing to start waits, re-running what a dead worker lost.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import optuna
 from optuna.trial import TrialState
@@ -23,9 +29,25 @@ from hpoctl import trial_record as rec
 from hpoctl.errors import HpoctlError
 from hpoctl.plan import Plan, StagePlan
 from hpoctl.sampling import intermediate_value, objective_value, suggest
-from hpoctl.trial_process import TrialRun, run_trial_process
+from hpoctl.trial_process import INTERRUPTED_EXIT, TrialRun, run_trial_process
 
 INTERRUPTED = rec.INTERRUPTED
+SURPLUS = "surplus: other workers had already taken the stage's budget; not run"
+
+
+class SharedStudy(Protocol):
+    """What a runner needs when other processes run the same stage of the same study."""
+
+    poll_s: float  # how long a worker with no trial to start waits before looking again
+
+    def owner_attrs(self) -> dict[str, Any]:
+        """User attributes that say which process runs a trial (so others can tell when it died)."""
+
+    def reap(self, study: optuna.Study) -> int:
+        """Fail-as-interrupted the RUNNING trials whose process is gone; returns how many."""
+
+    def lock(self) -> contextlib.AbstractContextManager[Any]:
+        """A lock across the processes (held while a top-k stage enqueues its configurations)."""
 
 
 @dataclass
@@ -67,9 +89,12 @@ def fail_interrupted(
             continue
         storage = study._storage  # the public BaseStorage API, reached through the study it belongs to
         trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, trial.number)
-        storage.set_trial_user_attr(trial_id, INTERRUPTED, True)
-        storage.set_trial_user_attr(trial_id, rec.FAILURE, reason)
-        study.tell(trial.number, state=TrialState.FAIL)
+        try:
+            storage.set_trial_user_attr(trial_id, INTERRUPTED, True)
+            storage.set_trial_user_attr(trial_id, rec.FAILURE, reason)
+            study.tell(trial.number, state=TrialState.FAIL)
+        except (optuna.exceptions.UpdateFinishedTrialError, ValueError, RuntimeError):
+            continue  # another process finished or reaped it first
         count += 1
     return count
 
@@ -127,20 +152,22 @@ class StageRunner:
         stop_event: threading.Event | None = None,
         on_event: Callable[[TrialEvent], None] = lambda e: None,
         backend: str = "local",
+        shared: SharedStudy | None = None,
     ):
         self.plan, self.stage, self.study = plan, stage, study
         self.trials_dir, self.n_jobs = trials_dir, max(1, n_jobs)
         self.seed = plan.seed if seed is None else seed
         self.deadline, self.cache_dir, self.threads = deadline, cache_dir, threads_per_trial
         self.stop_event = stop_event or threading.Event()
-        self.on_event, self.backend = on_event, backend
+        self.on_event, self.backend, self.shared = on_event, backend, shared
         self._lock = threading.Lock()
         self._in_flight = 0
         self._errors: list[BaseException] = []
 
     def run(self) -> StageCounts:
         if self.stage.mode == "top-k":
-            self._enqueue_top_k()
+            with self._shared_lock():
+                self._enqueue_top_k()
         workers = [
             threading.Thread(target=self._work, name=f"trial-worker-{i}", daemon=True) for i in range(self.n_jobs)
         ]
@@ -190,6 +217,11 @@ class StageRunner:
                     return
                 try:
                     self._run_one(trial)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    if self.shared is None:
+                        raise
+                    # Another process took this one for dead and failed it as interrupted: it is re-run, nothing lost.
+                    self.on_event(TrialEvent(self.stage.name, trial.number, "interrupted", budget=self.stage.trials))
                 finally:
                     with self._lock:
                         self._in_flight -= 1
@@ -197,29 +229,78 @@ class StageRunner:
             self._errors.append(e)
             self.stop_event.set()
 
+    def _shared_lock(self) -> contextlib.AbstractContextManager[Any]:
+        return self.shared.lock() if self.shared is not None else contextlib.nullcontext()
+
     def _claim(self) -> optuna.Trial | None:
-        with self._lock:
-            if self.stop_event.is_set() or (self.deadline is not None and time.time() >= self.deadline):
-                return None
-            counts = stage_counts(self.study, self.stage.name)
-            if counts.counted + self._in_flight >= self.stage.trials:
-                return None
-            if counts.failed > self.plan.limits.max_failed_trials:
-                raise HpoctlError(
-                    f"stage {self.stage.name!r} stopped: {counts.failed} trials failed, more than "
-                    f"limits.max_failed_trials={self.plan.limits.max_failed_trials}; see trials.csv for the reasons"
-                )
-            if self.stage.mode == "top-k" and counts.waiting == 0:
-                return None
-            trial = self.study.ask()
-            if trial.user_attrs.get(rec.STAGE) not in (None, self.stage.name):
-                raise HpoctlError(f"trial {trial.number} belongs to stage {trial.user_attrs.get(rec.STAGE)!r}")
-            trial.set_user_attr(rec.STAGE, self.stage.name)
-            trial.set_user_attr(rec.EPOCHS, self.stage.epochs)
-            trial.set_user_attr(rec.SEED, self.seed)
-            trial.set_user_attr(rec.BACKEND, self.backend)
-            self._in_flight += 1
-            return trial
+        while True:
+            with self._lock:
+                if self.stop_event.is_set() or (self.deadline is not None and time.time() >= self.deadline):
+                    return None
+                if self.shared is not None:
+                    self.shared.reap(self.study)
+                counts = stage_counts(self.study, self.stage.name)
+                busy = counts.running if self.shared is not None else self._in_flight
+                if counts.counted + busy >= self.stage.trials:
+                    if self.shared is None or counts.counted >= self.stage.trials:
+                        return None
+                else:
+                    if counts.failed > self.plan.limits.max_failed_trials:
+                        raise HpoctlError(
+                            f"stage {self.stage.name!r} stopped: {counts.failed} trials failed, more than "
+                            f"limits.max_failed_trials={self.plan.limits.max_failed_trials}; see trials.csv for the "
+                            f"reasons"
+                        )
+                    if self.stage.mode == "top-k" and counts.waiting == 0:
+                        if self.shared is None:
+                            return None
+                        with self.shared.lock():  # a configuration whose trial was lost: enqueue it again
+                            self._enqueue_top_k()
+                        if stage_counts(self.study, self.stage.name).waiting:
+                            continue
+                    else:
+                        trial = self._ask()
+                        if trial is not None:
+                            self._in_flight += 1
+                            return trial
+                        continue
+            # Other processes run the stage's last trials: wait, so that one they lose is re-run here.
+            self.stop_event.wait(self.shared.poll_s)
+
+    def _ask(self) -> optuna.Trial | None:
+        trial = self.study.ask()
+        if self.shared is not None:
+            for key, value in self.shared.owner_attrs().items():
+                trial.set_user_attr(key, value)
+        if trial.user_attrs.get(rec.STAGE) not in (None, self.stage.name):
+            raise HpoctlError(f"trial {trial.number} belongs to stage {trial.user_attrs.get(rec.STAGE)!r}")
+        trial.set_user_attr(rec.STAGE, self.stage.name)
+        trial.set_user_attr(rec.EPOCHS, self.stage.epochs)
+        trial.set_user_attr(rec.SEED, self.seed)
+        trial.set_user_attr(rec.BACKEND, self.backend)
+        if self.shared is not None and self._surplus(trial):
+            trial.set_user_attr(INTERRUPTED, True)
+            trial.set_user_attr(rec.FAILURE, SURPLUS)
+            self.study.tell(trial, state=TrialState.FAIL)
+            return None
+        return trial
+
+    def _surplus(self, trial: optuna.Trial) -> bool:
+        """Whether other processes' trials ahead of this one (by number) already take the stage's budget; a
+        RUNNING trial with no stage yet was just asked by another worker of this stage. A top-k stage runs
+        only enqueued configurations."""
+        if self.stage.mode == "top-k" and trial.user_attrs.get(rec.SOURCE_TRIAL) is None:
+            return True
+        ahead = 0
+        for other in self.study.get_trials(deepcopy=False):
+            if other.number >= trial.number:
+                continue
+            stage = other.user_attrs.get(rec.STAGE)
+            if stage == self.stage.name:
+                ahead += not (other.state == TrialState.FAIL and other.user_attrs.get(INTERRUPTED))
+            elif stage is None and other.state == TrialState.RUNNING:
+                ahead += 1
+        return ahead >= self.stage.trials
 
     def _run_one(self, trial: optuna.Trial) -> None:
         params = suggest(trial, self.plan.parameters)
@@ -255,6 +336,14 @@ class StageRunner:
 
         return on_epoch
 
+    def _stopped_from_outside(self, run: TrialRun) -> bool:
+        """A trainer that failed while we were stopping, or (shared) was sent SIGTERM by the scheduler before we
+        could stop it ourselves (scancel, pre-emption): interrupted, not failed."""
+        if run.stopped_by_us is not None or run.ok:
+            return False
+        terminated = run.exit_code in (INTERRUPTED_EXIT, -signal.SIGTERM)
+        return self.stop_event.is_set() or (self.shared is not None and terminated)
+
     def _tell(self, trial: optuna.Trial, run: TrialRun) -> None:
         values = [objective_value(o, run.history) for o in self.plan.objectives]
         final = dict(run.history[-1]) if run.history else {}
@@ -268,7 +357,7 @@ class StageRunner:
         if run.stopped_by_us == "pruned":
             self.study.tell(trial, state=TrialState.PRUNED)
             state, value = "pruned", None
-        elif run.stopped_by_us == "interrupted":
+        elif run.stopped_by_us == "interrupted" or self._stopped_from_outside(run):
             trial.set_user_attr(INTERRUPTED, True)
             trial.set_user_attr(rec.FAILURE, "interrupted before it finished; re-run on resume")
             self.study.tell(trial, state=TrialState.FAIL)

@@ -4,7 +4,8 @@ Which service runs an algorithm decides its settings (Katib v0.19.0's katib-conf
 are hyperopt (settings `random_state`, and for tpe `gamma`, `prior_weight`, `n_EI_candidates`);
 `multivariate-tpe` and `grid` are Optuna (`n_startup_trials`, `n_ei_candidates`, `random_state`);
 `cmaes` and `sobol` are goptuna (`random_state`, `sigma`, `restart_strategy`). A setting no Katib
-service can honour is an error naming it, never silently dropped.
+service can honour is an error naming it, never silently dropped. What Katib lacks (several objectives,
+NSGA-II, MOTPE, a warm start) runs on hpoctl's own suggestion service, hpoctl-optuna.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from kubeflow_katib_api.models import (
 
 from hpoctl.katib.errors import KatibUnsupported
 from hpoctl.katib.katib_config import HPOCTL_OPTUNA
+from hpoctl.katib.suggestion_settings import SAMPLERS, WarmStart, plan_settings
 from hpoctl.plan import Plan, StagePlan
 
 MEDIAN_STOP = "medianstop"
@@ -75,9 +77,49 @@ def katib_algorithm(plan: Plan, *, seed: int | None = None) -> V1beta1AlgorithmS
         # The Sobol sequence is deterministic, so the seed has nothing to do in Katib's (goptuna's) sobol.
         return _spec("sobol", {})
     raise KatibUnsupported(
-        f"{where} has no Katib equivalent; it needs the {HPOCTL_OPTUNA} suggestion service (not available "
-        "yet), or choose one Katib has: --set algorithm.name=tpe (or random, cmaes, grid, qmc)"
+        f"{where} has no Katib equivalent; it runs on hpoctl's suggestion service (drop --algorithm katib, or "
+        f"pass --algorithm {HPOCTL_OPTUNA}), or choose one Katib has: --set algorithm.name=tpe (or random, cmaes, "
+        "grid, qmc)"
     )
+
+
+#: Algorithms Katib has no service for: a study using one runs on hpoctl-optuna.
+NO_KATIB_EQUIVALENT = ("nsga2", "motpe")
+
+
+def uses_hpoctl_optuna(plan: Plan, stage: StagePlan, *, algorithm: str = "auto", scalarise: bool = False) -> str | None:
+    """Why a search stage runs on hpoctl-optuna (for a note), or None for Katib's own algorithm. `algorithm`:
+    auto (hpoctl-optuna where Katib falls short: several objectives, NSGA-II or MOTPE, a continued stage's
+    warm start), hpoctl-optuna (every search stage) or katib (never). Top-k stages are Katib grids."""
+    if stage.mode == "top-k" or algorithm == "katib":
+        return None
+    if plan.algorithm.name not in SAMPLERS:
+        if algorithm == HPOCTL_OPTUNA:
+            raise KatibUnsupported(
+                f"{plan.study}/{plan.target}: algorithm {plan.algorithm.name!r} does not run on {HPOCTL_OPTUNA} "
+                f"(Katib's own grid does: drop --algorithm {HPOCTL_OPTUNA}); it runs: {', '.join(SAMPLERS)}"
+            )
+        return None
+    if algorithm == HPOCTL_OPTUNA:
+        return f"--algorithm {HPOCTL_OPTUNA}"
+    if plan.multi_objective and not scalarise:
+        return f"{len(plan.objectives)} objectives"
+    if plan.algorithm.name in NO_KATIB_EQUIVALENT:
+        return f"algorithm {plan.algorithm.name}, which Katib lacks"
+    if stage.previous is not None:
+        return f"warm-started from {stage.previous!r}"
+    return None
+
+
+def hpoctl_optuna_algorithm(
+    plan: Plan, *, seed: int | None = None, scalarise: bool = False, warm_start: WarmStart | None = None
+) -> V1beta1AlgorithmSpec:
+    """A search stage on hpoctl-optuna: the study's sampler and its settings, every objective (the first
+    when scalarised), the parameters' conditions and, for a continued stage at launch, the warm start."""
+    settings = plan_settings(plan, seed=seed, scalarise=scalarise, warm_start=warm_start)
+    if int(settings.get("seed", "0")) < 0:
+        raise KatibUnsupported(f"{plan.study}/{plan.target}: {HPOCTL_OPTUNA} needs a seed >= 0, got {settings['seed']}")
+    return _spec(HPOCTL_OPTUNA, settings)
 
 
 def _optuna_tpe(settings: dict[str, Any], where: str, unsupported: set[str]) -> V1beta1AlgorithmSpec:

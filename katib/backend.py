@@ -24,10 +24,16 @@ from hpoctl.config import HpoctlConfig, load_config
 from hpoctl.errors import BackendError, UsageError
 from hpoctl.katib import names
 from hpoctl.katib.client import Connection, KatibApi, connect
-from hpoctl.katib.katib_config import DEFAULT_INSTALLATION
 from hpoctl.katib.manifest_io import dump_manifests
 from hpoctl.katib.pull import build_study, experiments_of, objective_values, pull_results, read_trials
-from hpoctl.katib.render import RenderedExperiment, RenderOptions, TopKConfigs, render_experiment
+from hpoctl.katib.render import (
+    RenderedExperiment,
+    RenderOptions,
+    TopKConfigs,
+    hpoctl_installation,
+    render_experiment,
+)
+from hpoctl.katib.suggestion_settings import WarmStart, plan_warm_start
 from hpoctl.katib.validate import check_experiments
 from hpoctl.plan import Plan, StagePlan
 
@@ -105,6 +111,7 @@ class KatibBackend(Backend):
             scalarise=bool(extra.get("scalarise")),
             seed=options.seed,
             config=config,
+            algorithm=extra.get("algorithm") or "auto",
         )
         api = KatibApi(connection.custom, connection.core, where=connection.where)
         return _Context(api, namespace, config, render, connection.where)
@@ -112,7 +119,7 @@ class KatibBackend(Backend):
     def _validate(self, rendered: Iterable[RenderedExperiment], context: _Context) -> None:
         check_experiments(
             [r.manifest for r in rendered if not r.pending],
-            installation=DEFAULT_INSTALLATION.with_suggestions(context.config.katib.suggestions),
+            installation=hpoctl_installation(context.config.katib.suggestions),
             kubernetes_version=context.config.katib.kubernetes_version,
         )
 
@@ -185,6 +192,15 @@ class KatibBackend(Backend):
                     return f"{prefix}: {stage.name} waits for {stage.previous!r} to finish", False
                 item = render_experiment(plan, stage, dataclasses.replace(context.render, top_k={stage.name: filled}))
                 self._validate([item], context)
+            elif item.wants_warm_start:
+                warm = self._warm_start(plan, stage, context)
+                item = render_experiment(
+                    plan, stage, dataclasses.replace(context.render, warm_start={stage.name: warm})
+                )
+                self._validate([item], context)
+                self._echo(
+                    f"note: {prefix}: {stage.name} is warm-started with {warm.kept} trials of the earlier stages"
+                )
             if dry_run:
                 context.dry_run.append(item.manifest)
                 return f"{prefix}: would create {stage.name} ({context.namespace}/{item.name})", True
@@ -253,6 +269,17 @@ class KatibBackend(Backend):
             )
         sources = [t.user_attrs[rec.KATIB_TRIAL] for t in best]
         return TopKConfigs(configs=[by_name[s].params for s in sources], sources=sources)
+
+    def _warm_start(self, plan: Plan, stage: StagePlan, context: _Context) -> WarmStart:
+        """A continued stage's warm start for hpoctl-optuna: the succeeded trials of the target's earlier stages
+        (every one of which has finished before the stage is created)."""
+        pulled = []
+        for experiment in experiments_of(context.api, context.namespace, plan):
+            annotations = experiment["metadata"].get("annotations") or {}
+            if int(annotations.get(names.ANNOTATION_STAGE_INDEX, stage.index)) < stage.index:
+                trials = context.api.list_trials(context.namespace, experiment["metadata"]["name"])
+                pulled += read_trials(plan, experiment, trials)
+        return plan_warm_start(plan, pulled, scalarise=context.render.scalarise)
 
     def status(self, plans: list[Plan], options: LaunchOptions) -> list[TargetStatus]:
         context = self._context(options)

@@ -1,8 +1,11 @@
 """Plans as Katib Experiments: one `kubeflow.org/v1beta1` Experiment per target and stage, built from
 `kubeflow_katib_api` models and serialised with their `to_dict()` (camelCase keys).
 
-A `continue` stage is its own Experiment at its own epochs: Katib cannot carry a suggestion's history
-from one Experiment to the next (no warm start, kubeflow/katib#1067), so it searches afresh.
+A `continue` stage is its own Experiment at its own epochs. Katib cannot carry a suggestion's history
+from one Experiment to the next (no warm start, kubeflow/katib#1067), so a continued stage runs on hpoctl's
+suggestion service, hpoctl-optuna, whose settings carry the earlier stages' trials (filled in at launch,
+once those stages have finished; rendered earlier, without them). Several objectives, NSGA-II and MOTPE run
+on hpoctl-optuna too; `RenderOptions.algorithm` forces it for every search stage, or Katib's own for none.
 
 A `top-k` stage re-runs the previous stage's best k configurations. Katib cannot enqueue given
 configurations, so the stage is a `grid` Experiment over one categorical parameter, `config`, whose k
@@ -35,8 +38,15 @@ from kubeflow_katib_api.models import (
 
 from hpoctl.config import HpoctlConfig, NodePool
 from hpoctl.katib import names
-from hpoctl.katib.algorithms import grid_algorithm, katib_algorithm, katib_early_stopping
+from hpoctl.katib.algorithms import (
+    grid_algorithm,
+    hpoctl_optuna_algorithm,
+    katib_algorithm,
+    katib_early_stopping,
+    uses_hpoctl_optuna,
+)
 from hpoctl.katib.errors import KatibUnsupported
+from hpoctl.katib.katib_config import DEFAULT_INSTALLATION, HPOCTL_OPTUNA, KatibInstallation
 from hpoctl.katib.objectives import katib_objective
 from hpoctl.katib.parameters import (
     CONFIG_PARAMETER,
@@ -44,6 +54,7 @@ from hpoctl.katib.parameters import (
     encode_config,
     katib_parameters,
 )
+from hpoctl.katib.suggestion_settings import WarmStart
 from hpoctl.katib.trial_job import CONTAINER, TRIAL_NAME_PARAMETER, trial_job
 from hpoctl.plan import Plan, StagePlan
 from hpoctl.spec.parameters import grid_values
@@ -52,6 +63,13 @@ JOB_SUCCESS = 'status.conditions.#(type=="Complete")#|#(status=="True")#'
 JOB_FAILURE = 'status.conditions.#(type=="Failed")#|#(status=="True")#'
 COLLECTORS = {"stdout": "StdOut", "push": "Push"}
 DEFAULT_NAMESPACE = "default"
+ALGORITHM_CHOICES = ("auto", HPOCTL_OPTUNA, "katib")
+
+
+def hpoctl_installation(suggestions: Iterable[str] = ()) -> KatibInstallation:
+    """What hpoctl's Experiments are checked against offline: Katib v0.19.0's katib-config with hpoctl-optuna
+    registered (the chart or `hpoctl katib register` does it) and the configuration's `katib.suggestions`."""
+    return DEFAULT_INSTALLATION.with_suggestions([HPOCTL_OPTUNA, *suggestions])
 
 
 @dataclass(frozen=True)
@@ -74,6 +92,10 @@ class RenderOptions:
     seed: int | None = None
     config: HpoctlConfig = field(default_factory=HpoctlConfig)
     top_k: Mapping[str, TopKConfigs] = field(default_factory=dict)
+    #: auto, hpoctl-optuna or katib (`hpoctl.katib.algorithms.uses_hpoctl_optuna`).
+    algorithm: str = "auto"
+    #: stage -> the warm start of a continued stage on hpoctl-optuna (launch pulls the earlier stages' trials).
+    warm_start: Mapping[str, WarmStart] = field(default_factory=dict)
 
     @property
     def collector(self) -> str:
@@ -87,6 +109,8 @@ class RenderedExperiment:
     manifest: dict[str, Any]
     notes: list[str]
     pending: bool = False
+    #: a continued stage on hpoctl-optuna rendered without its warm start (launch fills it in)
+    wants_warm_start: bool = False
 
     @property
     def name(self) -> str:
@@ -108,12 +132,18 @@ def render_experiment(plan: Plan, stage: StagePlan, options: RenderOptions | Non
     settings = options.config.katib
     where = f"{plan.study}/{plan.target}/{stage.name}"
     notes: list[str] = []
-    objective = katib_objective(plan, scalarise=options.scalarise)
-    if plan.multi_objective:
+    if options.algorithm not in ALGORITHM_CHOICES:
+        raise KatibUnsupported(f"algorithm {options.algorithm!r} is not one of {', '.join(ALGORITHM_CHOICES)}")
+    optuna_reason = uses_hpoctl_optuna(plan, stage, algorithm=options.algorithm, scalarise=options.scalarise)
+    # Katib's objective is the first one unless Katib's own algorithms must optimise several (an error): on
+    # hpoctl-optuna the settings name them all, and a top-k stage only records them.
+    objective = katib_objective(plan, scalarise=options.scalarise or options.algorithm != "katib")
+    if plan.multi_objective and options.scalarise:
         notes.append(
             f"{plan.study}: Katib optimises {objective.objective_metric_name} only (--scalarise); "
             f"{', '.join(objective.additional_metric_names or [])} are recorded"
         )
+    wants_warm_start = False
     if TRIAL_NAME_PARAMETER in plan.parameters:
         raise KatibUnsupported(f"{where}: a parameter may not be named {TRIAL_NAME_PARAMETER!r} (Katib uses it)")
     seed = plan.seed if options.seed is None else options.seed
@@ -149,13 +179,37 @@ def render_experiment(plan: Plan, stage: StagePlan, options: RenderOptions | Non
         algorithm = grid_algorithm()
     else:
         parameters = katib_parameters(plan.parameters, where)
-        algorithm = katib_algorithm(plan, seed=options.seed)
         conditional = conditional_parameters(plan.parameters)
-        if conditional:
-            notes.append(
-                f"{plan.study}: Katib has no conditional parameters; {', '.join(conditional)} are sampled in every "
-                "trial, the trainer ignores them when inactive and a pull leaves them out"
+        if optuna_reason is not None:
+            warm_start = options.warm_start.get(stage.name) if stage.previous is not None else None
+            algorithm = hpoctl_optuna_algorithm(
+                plan, seed=options.seed, scalarise=options.scalarise, warm_start=warm_start
             )
+            notes.append(f"{plan.study}/{stage.name}: runs on {HPOCTL_OPTUNA} ({optuna_reason})")
+            notes.append(f"{HPOCTL_OPTUNA} must be registered in the cluster's katib-config (hpoctl katib register)")
+            if stage.previous is not None and warm_start is None:
+                wants_warm_start = True
+                notes.append(
+                    f"{plan.study}/{stage.name}: its warm start (the trials of {stage.previous!r} and earlier stages) "
+                    "is filled in by hpoctl launch once they have finished; without it the stage searches afresh"
+                )
+            elif warm_start is not None and warm_start.kept < warm_start.offered:
+                notes.append(
+                    f"{where}: the warm start holds the best {warm_start.kept} of {warm_start.offered} earlier trials "
+                    "(the Experiment must stay small)"
+                )
+            if conditional:
+                notes.append(
+                    f"{plan.study}: {HPOCTL_OPTUNA} samples {', '.join(conditional)} only when their conditions hold; "
+                    "Katib still passes a value in every trial, which the trainer ignores"
+                )
+        else:
+            algorithm = katib_algorithm(plan, seed=options.seed)
+            if conditional:
+                notes.append(
+                    f"{plan.study}: Katib has no conditional parameters; {', '.join(conditional)} are sampled in "
+                    "every trial, the trainer ignores them when inactive and a pull leaves them out"
+                )
         if algorithm.algorithm_name == "grid":
             size = math.prod(len(grid_values(p)) for p in plan.parameters.values())
             if size < trials:
@@ -214,7 +268,14 @@ def render_experiment(plan: Plan, stage: StagePlan, options: RenderOptions | Non
             ),
         ),
     )
-    return RenderedExperiment(plan=plan, stage=stage, manifest=experiment.to_dict(), notes=notes, pending=pending)
+    return RenderedExperiment(
+        plan=plan,
+        stage=stage,
+        manifest=experiment.to_dict(),
+        notes=notes,
+        pending=pending,
+        wants_warm_start=wants_warm_start,
+    )
 
 
 def _node_pool(plan: Plan, options: RenderOptions) -> NodePool | None:

@@ -208,6 +208,48 @@ class FakeCoreApi:
             raise api_exception(404, f'persistentvolumeclaims "{name}" not found')
         return {"metadata": {"name": name, "namespace": namespace}}
 
+    # ConfigMaps (`hpoctl katib register`), returned as the real client does: V1ConfigMap objects.
+
+    @property
+    def config_maps(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """(namespace, name) -> {"data": {...}, "resourceVersion": "n"}; `config_map_calls` logs the verbs."""
+        return self.__dict__.setdefault("_config_maps", {})
+
+    @property
+    def config_map_calls(self) -> list[tuple[str, str]]:
+        return self.__dict__.setdefault("_config_map_calls", [])
+
+    def add_config_map(self, namespace: str, name: str, data: Mapping[str, str]) -> None:
+        self.config_maps[(namespace, name)] = {"data": dict(data), "resourceVersion": "1"}
+
+    def read_namespaced_config_map(self, name, namespace, **kwargs):
+        self.config_map_calls.append(("get", name))
+        return self._config_map(namespace, name)
+
+    def _config_map(self, namespace: str, name: str):
+        from kubernetes.client import V1ConfigMap, V1ObjectMeta
+
+        found = self.config_maps.get((namespace, name))
+        if found is None:
+            raise api_exception(404, f'configmaps "{name}" not found')
+        meta = V1ObjectMeta(name=name, namespace=namespace, resource_version=found["resourceVersion"])
+        return V1ConfigMap(metadata=meta, data=dict(found["data"]))
+
+    def patch_namespaced_config_map(self, name, namespace, body, **kwargs):
+        """A merge patch; a resourceVersion in the patch that is not the current one is a 409, as on a real server."""
+        self.config_map_calls.append(("patch", name))
+        found = self.config_maps.get((namespace, name))
+        if found is None:
+            raise api_exception(404, f'configmaps "{name}" not found')
+        version = (body.get("metadata") or {}).get("resourceVersion")
+        if version is not None and version != found["resourceVersion"]:
+            raise api_exception(
+                409, f'Operation cannot be fulfilled on configmaps "{name}": the object has been modified'
+            )
+        found["data"].update(body.get("data") or {})
+        found["resourceVersion"] = str(int(found["resourceVersion"]) + 1)
+        return self._config_map(namespace, name)
+
 
 def _condition(kind: str, message: str = "") -> dict[str, str]:
     return {

@@ -16,7 +16,13 @@ from hpoctl.katib import names
 from hpoctl.katib.errors import KatibUnsupported
 from hpoctl.katib.manifest_io import dump_manifests, load_manifests
 from hpoctl.katib.parameters import decode_config
-from hpoctl.katib.render import RenderOptions, TopKConfigs, render_experiment, render_experiments
+from hpoctl.katib.render import (
+    RenderOptions,
+    TopKConfigs,
+    hpoctl_installation,
+    render_experiment,
+    render_experiments,
+)
 from hpoctl.katib.validate import validate_experiment
 from hpoctl.plan import build_plans
 from hpoctl.spec.loader import validate_spec
@@ -63,7 +69,7 @@ def test_everest_all_targets_renders_27_valid_experiments():
     assert len({r.name for r in rendered}) == 27
     for item in rendered:
         assert item.manifest["apiVersion"] == "kubeflow.org/v1beta1" and item.manifest["kind"] == "Experiment"
-        assert validate_experiment(item.manifest) == [], item.name
+        assert validate_experiment(item.manifest, installation=hpoctl_installation()) == [], item.name
     assert len(render("everest", stage="exploration")) == 9
 
 
@@ -88,7 +94,7 @@ def test_gpu_node_pool_on_every_trial_pod():
         assert pod["nodeSelector"] == {"cloud.google.com/gke-accelerator": "nvidia-tesla-a100"}
         assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
         assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
-        assert validate_experiment(item.manifest) == []
+        assert validate_experiment(item.manifest, installation=hpoctl_installation()) == []
 
 
 def test_node_pool_from_config_and_from_the_study(tmp_path):
@@ -256,10 +262,11 @@ def test_nsga2_needs_the_suggestion_service():
         algorithm={"name": "nsga2", "settings": {}},
         early_stopping={"name": "none"},
     )
+    assert render_spec(raw)[0].manifest["spec"]["algorithm"]["algorithmName"] == "hpoctl-optuna"
     with pytest.raises(KatibUnsupported, match=r"2 objectives .*--scalarise"):
-        render_spec(raw)
+        render_spec(raw, algorithm="katib")
     with pytest.raises(KatibUnsupported, match=r"'nsga2' has no Katib equivalent.*hpoctl-optuna"):
-        render_spec(raw, scalarise=True)
+        render_spec(raw, scalarise=True, algorithm="katib")
 
 
 def test_objectives_target_expression_and_scalarised():
@@ -428,9 +435,9 @@ def test_trial_name_parameter_is_reserved():
 
 
 def test_render_cli_errors_are_one_line(cli):
-    result = cli("render", "forecast", "--target", "NHITS_Q@heat")
+    result = cli("render", "forecast", "--target", "NHITS_Q@heat", "--algorithm", "katib")
     assert result.code == 1 and result.err.count("\n") == 1 and "--scalarise" in result.err
-    result = cli("render", "everest", "--target", "M_24h", "--backend", "slurm")
-    assert result.code == 1 and "unknown renderer 'slurm'" in result.err
+    result = cli("render", "everest", "--target", "M_24h", "--backend", "local")
+    assert result.code == 1 and "unknown renderer 'local'" in result.err
     result = cli("render", "everest", "--target", "M_24h", "--metrics-collector", "file")
     assert result.code == 2 and "stdout or push" in result.err
