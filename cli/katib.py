@@ -3,16 +3,27 @@ options and helpers the Katib commands share (`hpoctl render`, `hpoctl validate 
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from hpoctl.backends import LaunchOptions
 from hpoctl.catalog import load_study
-from hpoctl.cli.options import PresetOpt, SetOpt, StageOpt, StudyArg, TargetOpt
+from hpoctl.cli.options import (
+    ConfigOpt,
+    ContextOpt,
+    KubeconfigOpt,
+    NamespaceOpt,
+    PresetOpt,
+    ResultsOpt,
+    SetOpt,
+    StageOpt,
+    StudyArg,
+    TargetOpt,
+    kube_extra,
+    launch_options,
+)
 from hpoctl.cli.output import note
 from hpoctl.config import load_config
 from hpoctl.errors import UsageError
@@ -21,51 +32,6 @@ from hpoctl.spec.loader import parse_set_overrides
 from hpoctl.yamlio import load_yaml_file
 
 # hpoctl.katib (kubernetes client, Katib models) is imported inside the commands: `hpoctl --help` stays fast.
-
-NamespaceOpt = Annotated[
-    str | None, typer.Option("--namespace", "-n", help="Namespace (default: the config's, else the context's).")
-]
-ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context.")]
-KubeconfigOpt = Annotated[Path | None, typer.Option("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG).")]
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", help="hpoctl configuration (default: $HPOCTL_CONFIG, ./hpoctl.yaml, ~/.config/hpoctl)."),
-]
-ImageOpt = Annotated[str | None, typer.Option("--image", help="Trainer image (default: the study's trainer.image).")]
-NodePoolOpt = Annotated[
-    str | None, typer.Option("--node-pool", help="Node pool from the configuration or a built-in (gke-t4, ...).")
-]
-CollectorOpt = Annotated[
-    str | None,
-    typer.Option("--metrics-collector", help="stdout (Katib's StdOut collector) or push (the trainer pushes)."),
-]
-ScalariseOpt = Annotated[
-    bool,
-    typer.Option("--scalarise", help="Several objectives: optimise the first, record the others (Katib has one)."),
-]
-ResultsOpt = Annotated[
-    Path | None, typer.Option("--results", help="Results folder (default: $HPOCTL_RESULTS, else ./results).")
-]
-
-
-def results_dir(flag: Path | None) -> Path:
-    return flag or Path(os.environ.get("HPOCTL_RESULTS", "results"))
-
-
-def launch_options(
-    *,
-    stage: str | None = None,
-    results: Path | None = None,
-    namespace: str | None = None,
-    context: str | None = None,
-    kubeconfig: Path | None = None,
-    config: Path | None = None,
-    **more: Any,
-) -> LaunchOptions:
-    extra = {"namespace": namespace, "context": context, "kubeconfig": kubeconfig, "config": config, **more}
-    return LaunchOptions(
-        results_dir=results_dir(results), stage=stage, extra={k: v for k, v in extra.items() if v is not None}
-    )
 
 
 def check_collector(value: str | None) -> str | None:
@@ -105,9 +71,7 @@ def delete(
             raise UsageError("delete asks for confirmation: pass --yes when not at a terminal")
         count = sum(len(p.stages) for p in plans)
         typer.confirm(f"Delete up to {count} Experiments of {plans[0].study}?", abort=True, err=True)
-    options = launch_options(
-        stage=stage, results=results, namespace=namespace, context=context, kubeconfig=kubeconfig, config=config
-    )
+    options = launch_options(stage=stage, results=results, extra=kube_extra(namespace, context, kubeconfig, config))
     from hpoctl.katib.backend import KatibBackend
 
     for line in KatibBackend().delete(plans, options, pull=not no_pull):
@@ -137,7 +101,7 @@ def budget(
         hpoctl budget everest --target M_24h --stage exploration --max-trials 200 --parallel 6
     """
     plans = build_plans(load_study(study), target, stage=stage, presets=preset or [])
-    options = launch_options(stage=stage, namespace=namespace, context=context, kubeconfig=kubeconfig, config=config)
+    options = launch_options(stage=stage, extra=kube_extra(namespace, context, kubeconfig, config))
     from hpoctl.katib.backend import KatibBackend
 
     for line in KatibBackend().budget(plans, options, max_trials=max_trials, parallel=parallel):
@@ -163,9 +127,7 @@ def pull(
         hpoctl results pull everest --target all --results results/
     """
     plans = build_plans(load_study(study), target, presets=preset or [], overrides=parse_set_overrides(set_ or []))
-    options = launch_options(
-        results=results, namespace=namespace, context=context, kubeconfig=kubeconfig, config=config
-    )
+    options = launch_options(results=results, extra=kube_extra(namespace, context, kubeconfig, config))
     from hpoctl.katib.backend import KatibBackend
 
     for line in KatibBackend().pull(plans, options, include_running=running):

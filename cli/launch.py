@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from hpoctl.backends import LaunchOptions
 from hpoctl.backends.registry import backend_name, get_backend
 from hpoctl.catalog import load_study
 from hpoctl.cli.katib import check_collector
-from hpoctl.cli.options import OutputOpt, PresetOpt, SetOpt, StageOpt, StudyArg, TargetOpt
+from hpoctl.cli.options import (
+    BackendOpt,
+    CollectorOpt,
+    ConfigOpt,
+    ContextOpt,
+    ImageOpt,
+    KubeconfigOpt,
+    NamespaceOpt,
+    NodePoolOpt,
+    OutputOpt,
+    PresetOpt,
+    ResultsOpt,
+    ScalariseOpt,
+    SetOpt,
+    StageOpt,
+    StudyArg,
+    StudyNameOpt,
+    TargetOpt,
+    launch_options,
+)
 from hpoctl.cli.output import OutputFormat, emit, note
 from hpoctl.cli.suggestion import AlgorithmChoice, AlgorithmOpt
 from hpoctl.errors import UsageError
@@ -21,20 +38,7 @@ from hpoctl.plan import build_plans
 from hpoctl.spec.durations import parse_duration
 from hpoctl.spec.loader import deep_merge, parse_set_overrides
 
-BackendOpt = Annotated[
-    str | None, typer.Option("--backend", "-b", help="local, katib or slurm (default: $HPOCTL_BACKEND, else local).")
-]
-ResultsOpt = Annotated[
-    Path | None, typer.Option("--results", help="Results folder (default: $HPOCTL_RESULTS, else ./results).")
-]
-StudyNameOpt = Annotated[str | None, typer.Option("--study-name", help="Name of the Optuna study in the storage.")]
-NamespaceOpt = Annotated[str | None, typer.Option("--namespace", "-n", help="Kubernetes namespace (katib).")]
-ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context (katib).")]
 TargetAllOpt = Annotated[str, typer.Option("--target", "-t", help="A target of the study, or `all`.")]
-
-
-def results_dir(flag: Path | None) -> Path:
-    return flag or Path(os.environ.get("HPOCTL_RESULTS", "results"))
 
 
 def _raise_interrupt(signum, frame):
@@ -61,17 +65,13 @@ def launch(
     follow: Annotated[bool, typer.Option("--follow", help="katib: watch each stage and launch the next.")] = False,
     namespace: NamespaceOpt = None,
     context: ContextOpt = None,
-    kubeconfig: Annotated[Path | None, typer.Option("--kubeconfig", help="kubeconfig file (katib).")] = None,
-    metrics_collector: Annotated[
-        str | None, typer.Option("--metrics-collector", help="katib: stdout (default) or push.")
-    ] = None,
-    scalarise: Annotated[
-        bool, typer.Option("--scalarise", help="katib: optimise the first objective, record the others.")
-    ] = False,
+    kubeconfig: KubeconfigOpt = None,
+    metrics_collector: CollectorOpt = None,
+    scalarise: ScalariseOpt = False,
     algorithm: AlgorithmOpt = AlgorithmChoice.auto,
-    image: Annotated[str | None, typer.Option("--image", help="Trainer image (katib, slurm).")] = None,
-    node_pool: Annotated[str | None, typer.Option("--node-pool", help="GPU node pool (katib).")] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="hpoctl configuration file.")] = None,
+    image: ImageOpt = None,
+    node_pool: NodePoolOpt = None,
+    config: ConfigOpt = None,
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Trainers' prepared-data cache.")] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="Threads per trial (local).")] = None,
     runtime: Annotated[
@@ -97,8 +97,8 @@ def launch(
         raise UsageError(f"--timeout: {e}") from e
     plans = build_plans(load_study(study), target, stage=stage, presets=preset or [], overrides=overrides)
     name = backend_name(backend)
-    options = LaunchOptions(
-        results_dir=results_dir(results),
+    options = launch_options(
+        results=results,
         stage=stage,
         n_jobs=n_jobs,
         timeout=timeout_s,
@@ -108,21 +108,18 @@ def launch(
         dry_run=dry_run,
         follow=follow,
         extra={
-            k: v
-            for k, v in {
-                "namespace": namespace,
-                "context": context,
-                "image": image,
-                "node_pool": node_pool,
-                "metrics_collector": check_collector(metrics_collector),
-                "scalarise": scalarise or None,
-                "algorithm": algorithm.value,
-                "config": config,
-                "cache_dir": cache_dir,
-                "threads": threads,
-                "runtime": runtime,
-            }.items()
-            if v is not None
+            "namespace": namespace,
+            "context": context,
+            "kubeconfig": kubeconfig,
+            "image": image,
+            "node_pool": node_pool,
+            "metrics_collector": check_collector(metrics_collector),
+            "scalarise": scalarise or None,
+            "algorithm": algorithm.value,
+            "config": config,
+            "cache_dir": cache_dir,
+            "threads": threads,
+            "runtime": runtime,
         },
     )
     if dry_run and name == "local":
@@ -158,11 +155,7 @@ def status(
         hpoctl status everest --backend katib --namespace hpo
     """
     plans = build_plans(load_study(study), target, presets=preset or [])
-    options = LaunchOptions(
-        results_dir=results_dir(results),
-        study_name=study_name,
-        extra={k: v for k, v in {"namespace": namespace, "context": context}.items() if v is not None},
-    )
+    options = launch_options(results=results, study_name=study_name, extra={"namespace": namespace, "context": context})
     rows = [row.as_row() for row in get_backend(backend_name(backend)).status(plans, options)]
     emit(
         rows,
@@ -197,9 +190,6 @@ def cancel(
         hpoctl cancel everest --backend slurm
     """
     plans = build_plans(load_study(study), target)
-    options = LaunchOptions(
-        results_dir=results_dir(results),
-        extra={k: v for k, v in {"namespace": namespace, "context": context}.items() if v is not None},
-    )
+    options = launch_options(results=results, extra={"namespace": namespace, "context": context})
     for line in get_backend(backend_name(backend)).cancel(plans, options):
         note(line)

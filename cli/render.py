@@ -9,16 +9,20 @@ from typing import Annotated
 import typer
 
 from hpoctl.catalog import load_study
-from hpoctl.cli.katib import (
+from hpoctl.cli.katib import check_collector
+from hpoctl.cli.options import (
     CollectorOpt,
     ConfigOpt,
     ImageOpt,
     NamespaceOpt,
     NodePoolOpt,
+    PresetOpt,
     ScalariseOpt,
-    check_collector,
+    SetOpt,
+    StageOpt,
+    StudyArg,
+    TargetOpt,
 )
-from hpoctl.cli.options import PresetOpt, SetOpt, StageOpt, StudyArg, TargetOpt
 from hpoctl.cli.output import note
 from hpoctl.cli.suggestion import AlgorithmChoice, AlgorithmOpt
 from hpoctl.config import load_config

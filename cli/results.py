@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from hpoctl.catalog import load_study
-from hpoctl.cli.options import OutputOpt, StudyArg
+from hpoctl.cli.options import OutputOpt, ResultsOpt, StudyArg, results_root
 from hpoctl.cli.output import OutputFormat, emit, format_cell, note
 from hpoctl.errors import UsageError
-from hpoctl.results.layout import RESULTS_ENV, results_dir
+from hpoctl.results.layout import results_dir
 
 app = typer.Typer(
     help="Best parameters, Pareto picks and cross-target comparisons of finished studies.", no_args_is_help=True
 )
 
-ResultsOpt = Annotated[
-    Path,
-    typer.Option(
-        "--results", "-r", envvar=RESULTS_ENV, help="The results folder (default: $HPOCTL_RESULTS or ./results)."
-    ),
-]
 TargetOpt = Annotated[str, typer.Option("--target", "-t", help="The target whose results to show.")]
 TopOpt = Annotated[int, typer.Option("--top", "-n", min=0, help="How many of the top trials to list.")]
 
@@ -31,7 +24,7 @@ TopOpt = Annotated[int, typer.Option("--top", "-n", min=0, help="How many of the
 def show(
     study: StudyArg,
     target: TargetOpt,
-    results: ResultsOpt = Path("results"),
+    results: ResultsOpt = None,
     top: TopOpt = 5,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
@@ -46,7 +39,7 @@ def show(
 
     if target == "all":
         raise UsageError("results show takes one target; `hpoctl results compare` shows them all")
-    loaded = load_results(results_dir(results, load_study(study).spec.name, target))
+    loaded = load_results(results_dir(results_root(results), load_study(study).spec.name, target))
     best = loaded.best
     data: dict[str, Any] = {
         "study": best["study"],
@@ -87,7 +80,7 @@ def show(
 @app.command("compare")
 def compare(
     study: StudyArg,
-    results: ResultsOpt = Path("results"),
+    results: ResultsOpt = None,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Compare the targets of a study: best value, trial counts and best parameters per target.
@@ -101,8 +94,9 @@ def compare(
     """
     from hpoctl.results.compare import compare_targets, pivot_rows, write_compare_plot
 
-    comparison = compare_targets(results, load_study(study).spec.name)
-    written = write_compare_plot(comparison, results)
+    root = results_root(results)
+    comparison = compare_targets(root, load_study(study).spec.name)
+    written = write_compare_plot(comparison, root)
     note(f"wrote {', '.join(str(p) for p in written)}")
     data = comparison.to_data()
     if output is not OutputFormat.table:

@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 
 from hpoctl.catalog import load_study
-from hpoctl.cli.launch import ResultsOpt, results_dir
-from hpoctl.cli.options import PresetOpt, SetOpt, StudyArg
+from hpoctl.cli.options import PresetOpt, ResultsOpt, SetOpt, StudyArg, results_root
 from hpoctl.errors import HpoctlError, UsageError
 from hpoctl.plan import build_plans
 from hpoctl.slurm.render import INTERRUPTED_EXIT
@@ -75,7 +74,7 @@ def worker(
     code = run_worker(
         plan,
         plan.stage(stage).name,
-        results_dir=results_dir(results).resolve(),
+        results_dir=results_root(results).resolve(),
         storage=storage,
         worker=worker_index,
         n_jobs=n_jobs,
@@ -119,7 +118,7 @@ def logs(
     (plan,) = build_plans(load_study(study), target, presets=preset or [])
     if stage is not None:
         plan.stage(stage)
-    for job, number, out, err in task_log_paths(results_dir(results), plan, task=task, stage=stage):
+    for job, number, out, err in task_log_paths(results_root(results), plan, task=task, stage=stage):
         files = {"out": [out], "err": [err], "both": [out, err]}[stream.value]
         for path in files:
             typer.echo(f"==> {path} ({job.stage} job {job.job_id}, task {job.job_id}_{number}) <==")

@@ -9,8 +9,7 @@ import typer
 
 from hpoctl.backends.local import target_dir
 from hpoctl.catalog import load_study
-from hpoctl.cli.launch import ResultsOpt, results_dir
-from hpoctl.cli.options import OutputOpt, PresetOpt, StudyArg, TargetOpt
+from hpoctl.cli.options import OutputOpt, PresetOpt, ResultsOpt, StudyArg, TargetOpt, results_root
 from hpoctl.cli.output import OutputFormat, emit
 from hpoctl.plan import build_plans
 from hpoctl.train_best import train_best as run_train_best
@@ -34,7 +33,7 @@ def train_best(
         hpoctl train-best csi --target default -o json
     """
     plan = build_plans(load_study(study), target, presets=preset or [])[0]
-    out_dir = target_dir(results_dir(results), plan)
+    out_dir = target_dir(results_root(results), plan)
     summary = run_train_best(
         plan, out_dir, epochs=epochs, repeats=repeats, seed=plan.seed if seed is None else seed, cache_dir=cache_dir
     )

@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from hpoctl.errors import HpoctlError, UnknownNameError
+from hpoctl.errors import ProblemsError, UnknownNameError
 from hpoctl.spec.durations import Duration
 from hpoctl.yamlio import load_yaml_text
 
@@ -53,16 +53,8 @@ LabelKey = Annotated[str, Field(pattern=_LABEL_KEY, max_length=253)]
 LabelValue = Annotated[str, Field(pattern=_LABEL_VALUE, max_length=63)]
 
 
-class ConfigError(HpoctlError):
+class ConfigError(ProblemsError):
     """The configuration file is missing, unreadable or invalid; one line per problem."""
-
-    def __init__(self, source: str, problems: list[str]):
-        self.source = source
-        self.problems = problems
-        super().__init__("\n".join(self.lines()))
-
-    def lines(self) -> list[str]:
-        return [f"{self.source}: {problem}" for problem in self.problems]
 
 
 class _Strict(BaseModel):

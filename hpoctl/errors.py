@@ -23,8 +23,8 @@ class UsageError(HpoctlError):
     exit_code = 2
 
 
-class SpecError(HpoctlError):
-    """A study spec is invalid; carries every problem found, not only the first."""
+class ProblemsError(HpoctlError):
+    """A file is invalid; carries every problem found, not only the first, each printed as `source: problem`."""
 
     def __init__(self, source: str, problems: list[str]):
         self.source = source
@@ -33,6 +33,10 @@ class SpecError(HpoctlError):
 
     def lines(self) -> list[str]:
         return [f"{self.source}: {problem}" for problem in self.problems]
+
+
+class SpecError(ProblemsError):
+    """A study spec is invalid."""
 
 
 class UnknownNameError(HpoctlError):

@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hpoctl import atomic as _atomic
 from hpoctl.errors import BackendError
-from hpoctl.results import _atomic
 from hpoctl.slurm.layout import jobs_file
 
 LAUNCH_LOCK = ".slurm-launch.lock"

@@ -20,7 +20,7 @@ if "matplotlib.pyplot" not in sys.modules:
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from hpoctl.results import _atomic
+from hpoctl import atomic as _atomic
 
 DPI = 150
 PLOTLYJS = "plotly.min.js"

@@ -19,7 +19,8 @@ from optuna.trial import TrialState
 
 from hpoctl.errors import ResultsError
 from hpoctl.plan import Plan
-from hpoctl.results import _atomic, ranking, summary
+from hpoctl import atomic as _atomic
+from hpoctl.results import ranking, summary
 from hpoctl.results.layout import BEST_PARAMS, PARETO, PROVENANCE, REPORT, SPEC, TOP_TRIALS_CSV, TRIALS_CSV
 from hpoctl.results.plots import PlotSet, write_plots
 from hpoctl.results.report import build_report

@@ -21,7 +21,7 @@ def test_show_single_objective_table(cli, everest_results):
 
 def test_show_json(cli, everest_results):
     result = cli(
-        "results", "show", "everest", "-t", "M_24h", "-r", str(everest_results.root), "--top", "3", "-o", "json"
+        "results", "show", "everest", "-t", "M_24h", "--results", str(everest_results.root), "--top", "3", "-o", "json"
     )
     assert result.code == 0, result.err
     data = json.loads(result.out)
@@ -37,7 +37,7 @@ def test_show_reads_hpoctl_results_from_the_environment(cli, everest_results, mo
 
 
 def test_show_pareto_picks(cli, forecast_results):
-    args = ["results", "show", "forecast", "-t", "NHITS_Q@heat", "-r", str(forecast_results.root)]
+    args = ["results", "show", "forecast", "-t", "NHITS_Q@heat", "--results", str(forecast_results.root)]
     result = cli(*args)
     assert result.code == 0, result.err
     assert "balanced" in result.out and "best mae" in result.out and "best picp" in result.out
@@ -84,7 +84,7 @@ def test_compare_targets(cli, everest_two_targets):
 
 
 def test_compare_json(cli, everest_two_targets):
-    result = cli("results", "compare", "everest", "-r", str(everest_two_targets), "-o", "json")
+    result = cli("results", "compare", "everest", "--results", str(everest_two_targets), "-o", "json")
     data = json.loads(result.out)
     assert [(row["target"], row["tss"], row["complete"], row["pruned"], row["failed"]) for row in data["targets"]] == [
         ("M_24h", 0.64, 10, 2, 2),
@@ -107,7 +107,7 @@ def test_compare_model_x_dataset_pivot(cli, tmp_path):
     assert "model x dataset" in result.out
     assert "NHITS_Q" in result.out and "TFT_Q" in result.out and "water_centrum" in result.out
     assert "mae 11 · picp 0.7" in result.out and "mae 20 · picp 0.81" in result.out
-    data = json.loads(cli("results", "compare", "forecast", "-r", str(root), "-o", "json").out)
+    data = json.loads(cli("results", "compare", "forecast", "--results", str(root), "-o", "json").out)
     pivot = data["model_x_dataset"]
     assert pivot["mae"]["NHITS_Q"] == {"heat": 11.0, "water_centrum": 4.0}
     assert pivot["picp"]["NHITS_Q"] == {"heat": 0.70, "water_centrum": 0.79}

@@ -18,17 +18,16 @@ three; ``final`` and ``best`` are null before the first epoch ends.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from hpoctl import atomic
 
 KATIB_STDOUT_REGEX = re.compile(r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)")
 """Katib's default StdOut metrics-collector filter (v1beta1 ``DefaultFilter``)."""
@@ -57,26 +56,12 @@ def format_metric_line(metrics: Mapping[str, float | int]) -> str:
     return " ".join(pairs)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file next to ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+    atomic.write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def write_yaml(path: Path, data: Any) -> None:
-    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
+    atomic.write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 
 def read_metrics(path: Path) -> dict[str, Any]:
@@ -86,7 +71,6 @@ def read_metrics(path: Path) -> dict[str, Any]:
 
 __all__ = [
     "KATIB_STDOUT_REGEX",
-    "atomic_write_text",
     "format_metric_line",
     "format_number",
     "read_metrics",

@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from hpoctl.results import _atomic
+from hpoctl import atomic as _atomic
 from tests.results.synthetic import build_everest, write
 
 
