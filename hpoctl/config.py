@@ -131,8 +131,8 @@ class KatibSettings(_Strict):
     )
     service_account: DnsLabel | None = None
     image_pull_secrets: list[DnsLabel] = Field(default_factory=list)
-    run_as_user: int = Field(default=1000, ge=1)
-    run_as_group: int = Field(default=1000, ge=1)
+    run_as_user: int = Field(default=10001, ge=1, description="The images' non-root user (docker/*.Dockerfile).")
+    run_as_group: int = Field(default=10001, ge=1)
     read_only_root_filesystem: bool = True
     resume_policy: Literal["LongRunning", "FromVolume", "Never"] = "LongRunning"
     metrics_collector: Literal["stdout", "push"] = "stdout"

@@ -349,9 +349,9 @@ def test_security_context_volumes_and_secrets():
     pod = pod_of(render_spec(spec(), config=config)[0].manifest)
     assert pod["securityContext"] == {
         "runAsNonRoot": True,
-        "runAsUser": 1000,
-        "runAsGroup": 1000,
-        "fsGroup": 1000,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "fsGroup": 10001,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     container = pod["containers"][0]
