@@ -62,6 +62,19 @@ class Finished:
                 assert match is not None, f"Katib's regex does not consume {pair!r} whole"
                 assert float(match.group(2)) == float(pair.split("=")[1])
 
+    def assert_staged_metric_lines(self, lines: Sequence[tuple[int, Sequence[str]]]) -> None:
+        """stdout is exactly ``lines``: each an ``(epoch, metric names)`` pair printed as ``epoch=N name=value ...``,
+        every pair consumed whole by Katib's regex (trainers whose lines change with the stage, e.g. transfer)."""
+        assert len(self.stdout_lines) == len(lines), self.explain()
+        for line, (epoch, metrics) in zip(self.stdout_lines, lines, strict=True):
+            pairs = line.split(" ")
+            assert [p.split("=")[0] for p in pairs] == ["epoch", *metrics], line
+            assert pairs[0] == f"epoch={epoch}", line
+            for pair in pairs:
+                match = KATIB_STDOUT_REGEX.fullmatch(pair)
+                assert match is not None, f"Katib's regex does not consume {pair!r} whole"
+                assert float(match.group(2)) == float(pair.split("=")[1])
+
     def assert_one_stderr_line(self, *fragments: str) -> str:
         """stderr is exactly one line (no traceback, no chatter) containing every fragment; returns it."""
         assert len(self.stderr_lines) == 1, self.explain()
