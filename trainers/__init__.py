@@ -5,7 +5,7 @@ prints one Katib-readable ``name=value`` line per epoch and writes ``metrics.jso
 ``hyperparameters.yaml`` into ``--output``. Importing this package does not import torch.
 """
 
-TRAINERS = ("everest", "mlp")
+TRAINERS = ("everest", "mlp", "forecast", "csi", "transfer")
 """Names of the built-in trainers, each a package ``hpoctl.trainers.<name>`` runnable with ``python -m``."""
 
 __all__ = ["TRAINERS"]

@@ -130,7 +130,7 @@ def test_bad_csi_arguments_are_one_line(argv: list[str], fragment: str) -> None:
 def runs(trainers) -> dict:
     """Independent runs, concurrently: a fresh-cache trial, a diverging one, the F1 comparison, early stopping."""
     comparison = ("--epochs", "3", "--seed", "0", "--n-images", "600", "--base-width", "8", "--threads", "1",
-                  "--architecture=Custom_1", "--batch_size=32")  # fmt: skip
+                  "--architecture=Custom_1", "--batch_size=16")  # fmt: skip
     first = trainers.run_all(
         {
             "first": ("csi", ["--target", "default", "--epochs", "2", "--seed", "4", "--base-width", "4",

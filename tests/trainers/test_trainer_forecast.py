@@ -224,7 +224,8 @@ def test_parquet_without_an_engine_is_a_data_error(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def runs(trainers) -> dict:
     """Independent runs, concurrently: a fresh-cache trial, a diverging one, the MAE comparison, each model."""
-    comparison = ("--target", "NHITS_Q@heat", "--epochs", "2", "--seed", "0", *NHITS_SMALL, "--n-days", "90")
+    comparison = ("--target", "NHITS_Q@heat", "--epochs", "2", "--seed", "0", *NHITS_SMALL, "--n-days", "90",
+                  "--max-train-batches", "24")  # fmt: skip
     first = trainers.run_all(
         {
             "first": ("forecast", ["--target", "NHITS_Q@water_centrum", "--epochs", "2", "--seed", "5",

@@ -237,6 +237,19 @@ def test_fine_tuning_the_encoder_too(runs: dict) -> None:
     assert unfrozen.hyperparameters()["data_args"]["freeze_encoder_stage2"] is False
 
 
+@pytest.mark.slow
+def test_sigterm_during_stage_2_leaves_the_stage_1_history(trainers) -> None:
+    # Stage 2 of 500 epochs of one-example batches lasts long enough for the signal to land inside it.
+    args = ("--epochs", "1", *TINY, "--stage2-epochs", "500", "--stage2-batch-size", "1")
+    finished, first_line = trainers.interrupt_during_epoch_2("transfer", *args)
+    assert first_line.startswith("epoch=1 stage1_mae="), finished.explain()
+    assert finished.rc == ExitCode.INTERRUPTED, finished.explain()
+    finished.assert_one_stderr_line("trial interrupted", "SIGTERM")
+    metrics = finished.metrics()
+    assert metrics["status"] == "interrupted" and [e["epoch"] for e in metrics["history"]] == [1]
+    assert metrics["best"] is None and finished.stdout_lines == [first_line.strip()]
+
+
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [

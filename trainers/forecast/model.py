@@ -222,7 +222,7 @@ class TimesBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, length, width = x.shape
-        amplitude = torch.fft.rfft(x, dim=1).abs()  # [batch, frequencies, width]
+        amplitude = torch.fft.rfft(x.float(), dim=1).abs()  # [batch, frequencies, width]; no FFT in bf16
         spectrum = amplitude.mean(dim=(0, 2)).detach()
         spectrum[0] = 0.0  # the mean level is no period
         frequencies = torch.topk(spectrum, min(self.top_k, len(spectrum) - 1)).indices
