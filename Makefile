@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 HPOCTL := $(VENV)/bin/hpoctl
 
-.PHONY: demo test lint bench system-deps clean images push-images sif chart-lint
+.PHONY: demo test lint bench bench-search system-deps clean images push-images sif chart-lint
 REGISTRY ?= ghcr.io/hpoctl
 VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
@@ -58,3 +58,12 @@ sif:
 chart-lint: $(VENV)/.installed-dev $(VENV)/bin/helm
 	$(VENV)/bin/helm lint --strict helm/hpoctl
 	$(VENV)/bin/hadolint --config docker/.hadolint.yaml docker/*.Dockerfile
+
+# mf-prior-bench's metadata pins numpy<2; its synthetic MFHartmann curves run on numpy 2, so it comes without deps.
+$(VENV)/.installed-bench: $(VENV)/.installed-dev
+	$(PIP) install -e '.[train,dev,bench]'
+	$(PIP) install --no-deps mf-prior-bench==1.10.0
+	touch $@
+
+bench-search: $(VENV)/.installed-bench
+	$(PY) bench/search/run.py

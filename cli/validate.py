@@ -10,6 +10,7 @@ from hpoctl.catalog import load_study
 from hpoctl.cli.katib import validate_katib
 from hpoctl.cli.output import note
 from hpoctl.errors import HpoctlError, ManyErrors
+from hpoctl.spec.study import semantic_warnings
 
 
 def validate(
@@ -37,5 +38,7 @@ def validate(
             failed.append(e)
             continue
         note(f"{item}: valid ({spec.name}: {len(spec.targets)} targets, {len(spec.protocol)} stages)")
+        for warning in semantic_warnings(spec):
+            note(f"{item}: warning: {warning}")
     if failed:
         raise ManyErrors(failed)

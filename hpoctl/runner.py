@@ -58,6 +58,7 @@ class StageCounts:
     failed: int = 0
     running: int = 0
     waiting: int = 0
+    replaced: int = 0  # trials whose sampler proposed a taken configuration, replaced by a fresh one
 
 
 def stage_counts(study: optuna.Study, stage: str) -> StageCounts:
@@ -65,6 +66,7 @@ def stage_counts(study: optuna.Study, stage: str) -> StageCounts:
     for trial in study.get_trials(deepcopy=False):
         if trial.user_attrs.get(rec.STAGE) != stage:
             continue
+        counts.replaced += bool(trial.user_attrs.get(rec.DUPLICATE_REPLACED))
         if trial.state == TrialState.COMPLETE:
             counts.complete += 1
         elif trial.state == TrialState.PRUNED:
@@ -153,6 +155,7 @@ class StageRunner:
         on_event: Callable[[TrialEvent], None] = lambda e: None,
         backend: str = "local",
         shared: SharedStudy | None = None,
+        devices: list[str] | None = None,
     ):
         self.plan, self.stage, self.study = plan, stage, study
         self.trials_dir, self.n_jobs = trials_dir, max(1, n_jobs)
@@ -160,16 +163,19 @@ class StageRunner:
         self.deadline, self.cache_dir, self.threads = deadline, cache_dir, threads_per_trial
         self.stop_event = stop_event or threading.Event()
         self.on_event, self.backend, self.shared = on_event, backend, shared
+        self.devices = devices  # CUDA_VISIBLE_DEVICES of each worker slot's trials (GPU trials, local)
         self._lock = threading.Lock()
         self._in_flight = 0
         self._errors: list[BaseException] = []
+        self._params: dict[int, dict[str, Any]] = {}
 
     def run(self) -> StageCounts:
         if self.stage.mode == "top-k":
             with self._shared_lock():
                 self._enqueue_top_k()
         workers = [
-            threading.Thread(target=self._work, name=f"trial-worker-{i}", daemon=True) for i in range(self.n_jobs)
+            threading.Thread(target=self._work, args=(i,), name=f"trial-worker-{i}", daemon=True)
+            for i in range(self.n_jobs)
         ]
         for worker in workers:
             worker.start()
@@ -209,14 +215,15 @@ class StageRunner:
                     trial.params, user_attrs={rec.STAGE: self.stage.name, rec.SOURCE_TRIAL: trial.number}
                 )
 
-    def _work(self) -> None:
+    def _work(self, slot: int = 0) -> None:
+        env = {"CUDA_VISIBLE_DEVICES": self.devices[slot % len(self.devices)]} if self.devices else None
         try:
             while True:
                 trial = self._claim()
                 if trial is None:
                     return
                 try:
-                    self._run_one(trial)
+                    self._run_one(trial, env)
                 except optuna.exceptions.UpdateFinishedTrialError:
                     if self.shared is None:
                         raise
@@ -283,6 +290,8 @@ class StageRunner:
             trial.set_user_attr(rec.FAILURE, SURPLUS)
             self.study.tell(trial, state=TrialState.FAIL)
             return None
+        # Suggested under the claim lock, so that the sampler's duplicate check sees the other threads' trials.
+        self._params[trial.number] = suggest(trial, self.plan.parameters)
         return trial
 
     def _surplus(self, trial: optuna.Trial) -> bool:
@@ -302,8 +311,9 @@ class StageRunner:
                 ahead += 1
         return ahead >= self.stage.trials
 
-    def _run_one(self, trial: optuna.Trial) -> None:
-        params = suggest(trial, self.plan.parameters)
+    def _run_one(self, trial: optuna.Trial, env: dict[str, str] | None = None) -> None:
+        with self._lock:
+            params = self._params.pop(trial.number)
         workdir = self.trials_dir / f"{trial.number:05d}"
         argv = [
             *self.plan.trainer_command(),
@@ -318,7 +328,12 @@ class StageRunner:
         self.on_event(TrialEvent(self.stage.name, trial.number, "started", budget=self.stage.trials))
         prune = self._pruning_callback(trial)
         run = run_trial_process(
-            argv, workdir, on_epoch=prune, timeout_s=self.plan.limits.trial_timeout, stop_event=self.stop_event
+            argv,
+            workdir,
+            on_epoch=prune,
+            timeout_s=self.plan.limits.trial_timeout,
+            stop_event=self.stop_event,
+            env=env,
         )
         self._tell(trial, run)
 

@@ -42,7 +42,8 @@ def metric_plan(plan: Plan, *, scalarise: bool = False) -> MetricPlan:
         raise KatibUnsupported(
             f"{plan.study}/{plan.target}: {len(plan.objectives)} objectives ({metrics}) but Katib optimises one "
             f"(kubeflow/katib#1549); multi-objective studies need the {HPOCTL_OPTUNA} suggestion service "
-            f"(--algorithm hpoctl-optuna, the default), or pass --scalarise to optimise {plan.objectives[0].metric} and record the others"
+            f"(--algorithm hpoctl-optuna, the default), or pass --scalarise to optimise "
+            f"{plan.objectives[0].metric} and record the others"
         )
     first = plan.objectives[0]
     strategies: dict[str, str] = {optimised_metric(first): first.strategy}

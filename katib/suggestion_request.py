@@ -41,6 +41,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import TrialState, create_trial
 from pydantic import ValidationError
 
+from hpoctl import trial_record as rec
 from hpoctl.katib.suggestion_settings import (
     CONDITIONS,
     Objective,
@@ -550,11 +551,15 @@ def _frozen(context: ExperimentContext, record: TrialRecord) -> optuna.trial.Fro
 
 def propose(study: optuna.Study, context: ExperimentContext, count: int) -> list[dict[str, str]]:
     """`count` assignments, each for every parameter in the Experiment's order; every asked trial stays
-    RUNNING, so the constant liar keeps the next one away from it."""
+    RUNNING, so the constant liar keeps the next one away from it, and the sampler's duplicate check
+    (`hpoctl.sampling.DedupSampler`) replaces a configuration that a trial of the request or an earlier
+    assignment of this call already has."""
     proposals = []
     for _ in range(count):
         trial = study.ask()
         chosen = suggest(trial, context.space)
+        if study._storage.get_trial_user_attrs(trial._trial_id).get(rec.DUPLICATE_REPLACED):
+            log.info("%s: the sampler repeated a configuration; a fresh one is proposed instead", context.name)
         proposals.append(
             {
                 name: to_text(param, chosen[name]) if name in chosen else filler_text(param)

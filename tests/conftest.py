@@ -6,6 +6,7 @@ import copy
 from dataclasses import dataclass
 
 import pytest
+
 from hpoctl.cli.app import main
 
 BASE_SPEC = {

@@ -10,6 +10,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -125,11 +126,22 @@ class LocalBackend(Backend):
         started_at = dt.datetime.now(dt.timezone.utc)
         timeout = options.timeout or plan.limits.timeout
         deadline = time.time() + timeout if timeout else None
-        n_jobs = options.n_jobs or plan.limits.parallelism
+        gpu_ids = visible_gpu_ids()
+        pack = packing(
+            cores=available_cores(),
+            gpus=len(gpu_ids),
+            gpu_ids=gpu_ids,
+            trial_gpus=plan.resources.gpu,
+            parallelism=plan.limits.parallelism if "parallelism" in plan.limits.model_fields_set else None,
+            n_jobs=options.n_jobs,
+            threads=options.extra.get("threads"),
+        )
+        n_jobs = pack.n_jobs
         with target_lock(out_dir):
             study = self._open_study(plan, out_dir, options, n_jobs)
             lost = fail_interrupted(study, "the launcher stopped before the trial finished; re-run")
             progress = Progress(plan.study, plan.target, deadline=deadline)
+            progress.console.print(f"{plan.study}/{plan.target}: {pack.describe()}")
             if lost:
                 progress.console.print(f"{plan.study}/{plan.target}: {lost} interrupted trials will be re-run")
             stop_event = threading.Event()
@@ -156,7 +168,8 @@ class LocalBackend(Backend):
                         seed=options.seed,
                         deadline=stage_deadline,
                         cache_dir=options.extra.get("cache_dir"),
-                        threads_per_trial=options.extra.get("threads") or _threads_per_trial(n_jobs),
+                        threads_per_trial=pack.threads,
+                        devices=pack.devices,
                         stop_event=stop_event,
                         on_event=on_event,
                     )
@@ -175,6 +188,9 @@ class LocalBackend(Backend):
         best = best_so_far(study, plan)
         counts = [stage_counts(study, s.name) for s in plan.stages]
         summary = ", ".join(f"{s.name} {c.counted}/{s.trials}" for s, c in zip(plan.stages, counts, strict=True))
+        replaced = sum(c.replaced for c in counts)
+        if replaced:
+            summary += f" ({replaced} repeated suggestions replaced by fresh configurations)"
         return f"{plan.study}/{plan.target}: {summary}; best {best if best is not None else '-'}; results in {out_dir}"
 
     def _open_study(self, plan: Plan, out_dir: Path, options: LaunchOptions, n_jobs: int) -> optuna.Study:
@@ -255,7 +271,64 @@ class LocalBackend(Backend):
         return lines
 
 
-def _threads_per_trial(n_jobs: int) -> int:
-    """Small models scale poorly across threads: share the cores out, one thread per trial at least."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // max(1, n_jobs))
+@dataclass(frozen=True)
+class Packing:
+    """How a launch packs trials onto this machine."""
+
+    n_jobs: int  # trials side by side
+    threads: int  # threads each trial's trainer uses (--threads)
+    devices: list[str] | None = None  # a GPU trial's CUDA_VISIBLE_DEVICES, by worker slot
+    why: str = ""
+
+    def describe(self) -> str:
+        gpus = f", GPUs {' | '.join(self.devices)}" if self.devices else ""
+        threads = f"{self.threads} thread{'s' if self.threads != 1 else ''} each"
+        return f"{self.n_jobs} trials side by side, {threads}{gpus} ({self.why})"
+
+
+def packing(
+    *,
+    cores: int,
+    gpus: int,
+    trial_gpus: int,
+    parallelism: int | None,
+    n_jobs: int | None = None,
+    threads: int | None = None,
+    gpu_ids: list[str] | None = None,
+) -> Packing:
+    """Trials side by side and threads per trial, for throughput: small models scale poorly across threads, so
+    CPU trials run one thread each, as many side by side as there are cores (bench/bench_packing.py measures the
+    gain); a trial that asks for GPUs, on a machine with GPUs, gets its own `trial_gpus` of them, one trial per
+    share, with the cores shared out. The spec's `limits.parallelism` (None when the spec leaves it out) caps the
+    trials side by side; `n_jobs` and `threads` (--n-jobs, --threads) override."""
+    if trial_gpus and gpus:
+        slots, why = max(1, gpus // trial_gpus), f"{gpus} GPUs, {trial_gpus} a trial"
+    else:
+        slots, why = max(1, cores), f"{cores} cores, CPU trials"
+    if n_jobs:
+        jobs, why = n_jobs, "--n-jobs"
+    else:
+        jobs = min(parallelism, slots) if parallelism else slots
+        if parallelism and parallelism < slots:
+            why += f", limits.parallelism {parallelism}"
+    devices = None
+    if trial_gpus and gpus:
+        ids = gpu_ids or [str(i) for i in range(gpus)]
+        shares = [ids[i : i + trial_gpus] for i in range(0, len(ids) - trial_gpus + 1, trial_gpus)] or [ids]
+        devices = [",".join(shares[slot % len(shares)]) for slot in range(jobs)]
+    return Packing(jobs, threads or max(1, cores // jobs), devices, why)
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def visible_gpu_ids() -> list[str]:
+    """The NVIDIA GPUs this process may use, without importing torch: CUDA_VISIBLE_DEVICES when set, else the
+    driver's device files (/dev/nvidia0, ...)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        ids = [i.strip() for i in visible.split(",") if i.strip()]
+        return [] if ids and ids[0].startswith("-") else ids
+    found = (p.name.removeprefix("nvidia") for p in Path("/dev").glob("nvidia[0-9]*"))
+    return sorted((i for i in found if i.isdigit()), key=int)

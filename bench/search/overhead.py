@@ -1,0 +1,72 @@
+"""Milliseconds the sampler costs a trial (ask, suggest, tell) once a study holds 100, 1,000 and 2,000 trials,
+in each storage hpoctl uses: in memory (hpoctl-optuna's per-call view), the journal file (SLURM workers,
+`hpoctl.slurm.storage.open_storage`) and SQLite (the local backend, `hpoctl.backends.local.open_storage`)."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+from harness import plan_for
+from optuna.distributions import IntDistribution
+from optuna.trial import TrialState, create_trial
+from problems import load_table
+
+from hpoctl.sampling import build_sampler, directions, suggest
+
+CHECKPOINTS = (100, 1000, 2000)
+STORAGES = ("memory", "journal", "sqlite")
+
+
+def _storage(kind: str, folder: Path):
+    if kind == "memory":
+        return None
+    if kind == "journal":
+        from hpoctl.slurm.storage import open_storage
+
+        return open_storage(folder / "study.journal")
+    from hpoctl.backends.local import open_storage
+
+    return open_storage(folder)
+
+
+def ms_per_trial(
+    kind: str, algorithm: dict, *, window: int = 30, checkpoints=CHECKPOINTS, dedupe: bool = True
+) -> dict[int, float]:
+    """For each checkpoint N: the study is filled to N trials with random configurations (add_trials, not
+    timed), then `window` trials are asked, suggested and told; their mean wall time in milliseconds."""
+    table = load_table("hpobench", "car")
+    plan = plan_for("overhead", table.parameters, [{"metric": "val_acc", "direction": "maximize"}], algorithm, trials=1)
+    rng = random.Random(0)
+    out = {}
+    with tempfile.TemporaryDirectory() as folder:
+        study = optuna.create_study(
+            storage=_storage(kind, Path(folder)),
+            directions=directions(plan),
+            sampler=build_sampler(plan, seed=0, dedupe=dedupe),
+        )
+        distributions = {name: IntDistribution(p["low"], p["high"]) for name, p in table.parameters.items()}
+        for n in checkpoints:
+            have = len(study.get_trials(deepcopy=False))
+            filler = []
+            for _ in range(max(0, n - have)):
+                params = {name: rng.randint(d.low, d.high) for name, d in distributions.items()}
+                filler.append(
+                    create_trial(
+                        state=TrialState.COMPLETE,
+                        value=table.values(params)[0],
+                        params=params,
+                        distributions=distributions,
+                    )
+                )
+            study.add_trials(filler)
+            started = time.perf_counter()
+            for _ in range(window):
+                trial = study.ask()
+                params = suggest(trial, plan.parameters)
+                study.tell(trial, table.values(params)[0])
+            out[n] = (time.perf_counter() - started) / window * 1000
+    return out

