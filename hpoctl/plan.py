@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from hpoctl.catalog import LoadedStudy
 from hpoctl.errors import UnknownNameError
-from hpoctl.spec.algorithms import Algorithm, EarlyStopping
+from hpoctl.spec.algorithms import Algorithm, EarlyStopping, default_population_size
 from hpoctl.spec.loader import apply_presets
 from hpoctl.spec.objectives import Objective
 from hpoctl.spec.study import Limits, Resources, SearchSpace, StudySpec, Trainer
@@ -131,6 +131,17 @@ def resolve_stages(spec: StudySpec, stage: str | None) -> list[StagePlan]:
     return chosen
 
 
+def resolved_algorithm(spec: StudySpec) -> Algorithm:
+    """The spec's algorithm with the settings hpoctl chooses when the spec leaves them out, resolved here so
+    that every backend (local, SLURM, hpoctl-optuna on Katib) runs the same sampler."""
+    algorithm = spec.algorithm
+    if algorithm.name == "nsga2" and "population_size" not in algorithm.settings:
+        searched = sum(s.trials for s in resolve_stages(spec, None) if s.mode == "continue")
+        settings = {**algorithm.settings, "population_size": default_population_size(searched)}
+        return algorithm.model_copy(update={"settings": settings})
+    return algorithm
+
+
 def build_plans(
     study: LoadedStudy,
     target: str,
@@ -151,7 +162,7 @@ def build_plans(
             seed=spec.seed,
             parameters=spec.space_for(name),
             objectives=spec.objectives,
-            algorithm=spec.algorithm,
+            algorithm=resolved_algorithm(spec),
             early_stopping=spec.early_stopping,
             stages=stages,
             resources=spec.resources,

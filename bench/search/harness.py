@@ -38,7 +38,8 @@ ALGORITHMS: dict[str, dict[str, Any]] = {
     "qmc": {"name": "qmc"},
     "cmaes": {"name": "cmaes"},
     "nsga2": {"name": "nsga2", "settings": {"population_size": 10}},  # forecast
-    "nsga2-20": {"name": "nsga2", "settings": {"population_size": 20}},
+    "nsga2-default": {"name": "nsga2"},  # hpoctl's population: a fifth of the trials
+    "nsga2-50": {"name": "nsga2", "settings": {"population_size": 50}},  # Optuna's default
     "motpe": {"name": "motpe"},
 }
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import platform
 import statistics
@@ -54,13 +55,16 @@ SINGLE = [
     ("qmc", "qmc", True, False),
     ("cmaes", "cmaes", True, False),
 ]
-#: Two-objective algorithms; nsga2 with population 10 is the built-in forecast study's.
+#: Two-objective algorithms. The first is the default the targets are about: NSGA-II as a spec names it with no
+#: settings (hpoctl's population, a fifth of the trials: 40). It and random search run three times the seeds:
+#: hypervolume regrets differ by little, and the comparison needs the noise down.
 PARETO = [
-    ("nsga2", "nsga2", True, True),
+    ("nsga2", "nsga2-default", True, True),
     ("random", "random", True, True),
-    ("tpe", "tpe", True, True),
-    ("nsga2 population 20", "nsga2-20", True, True),
-    ("nsga2 (no dedupe)", "nsga2", False, False),
+    ("tpe", "tpe", True, False),
+    ("nsga2 population 10", "nsga2", True, False),
+    ("nsga2 population 50", "nsga2-50", True, False),
+    ("nsga2 (no dedupe)", "nsga2-default", False, False),
     ("tpe (no dedupe)", "tpe", False, False),
 ]
 #: Multi-fidelity: epochs per trial (everest's exploration stage runs 20), and the unpruned trials whose epochs
@@ -87,6 +91,10 @@ def _seeds(n: int, everything: bool) -> range:
     return range(n if everything else max(3, n // 2))
 
 
+def _pareto_seeds(n: int, everything: bool) -> range:
+    return range(3 * n) if everything else _seeds(n, everything)
+
+
 def _fidelity_seeds(n: int, everything: bool) -> range:
     """The cheap rows (random search, TPE unpruned and with the default pruner) run twice the seeds: epochs to a
     quality are read where two flat curves cross, which needs many seeds to settle."""
@@ -94,11 +102,12 @@ def _fidelity_seeds(n: int, everything: bool) -> range:
 
 
 def _table_jobs(part: str, problems, algorithms, seeds: int) -> list:
+    how_many = _pareto_seeds if part == "pareto" else _seeds
     return [
         ("table", (part, b, d, label, algorithm, dedupe, seed))
         for b, d in problems
         for label, algorithm, dedupe, everything in algorithms
-        for seed in _seeds(seeds, everything)
+        for seed in how_many(seeds, everything)
     ]
 
 
@@ -265,34 +274,63 @@ def print_tables(results) -> dict:
 
 def print_pareto(results) -> dict:
     print(f"\n## Two objectives (val_acc vs train_time): hypervolume regret after {TRIALS} trials (mean over seeds)")
+    print(
+        "<=rnd: mean no worse than random search's; >rnd: worse; >>rnd: worse by more than twice the standard "
+        "error of the difference (Welch)"
+    )
     labels = [label for label, *_ in PARETO]
-    print(f"{'problem':30s} " + " ".join(f"{label:>18s}" for label in labels))
+    print(f"{'problem':30s} " + " ".join(f"{label:>19s}" for label in labels))
     out = {}
     dup = defaultdict(lambda: [0, 0, 0])
     for b, d in TWO_OBJECTIVE:
         name = f"{b}/{d}"
-        regrets = {label: statistics.fmean(r[0] for r in results[("pareto", name, label)]) for label in labels}
+        samples = {label: [r[0] for r in results[("pareto", name, label)]] for label in labels}
         for label in labels:
             for r in results[("pareto", name, label)]:
                 dup[label][0] += r[1]
                 dup[label][1] += r[2]
                 dup[label][2] += TRIALS
-        out[name] = regrets
-        marks = {label: " <=rnd" if regrets[label] <= regrets["random"] else " >rnd" for label in labels}
-        print(f"{name:30s} " + " ".join(f"{regrets[label]:12.4f}{marks[label]:>6s}" for label in labels))
-    print(f"\n{'aggregate':30s} {'no worse than random':>22s} {'repeated':>9s} {'replaced':>9s}")
+        out[name] = {label: _compared(samples[label], samples["random"]) for label in labels}
+        print(f"{name:30s} " + " ".join(f"{_pareto_cell(out[name][label]):>19s}" for label in labels))
+    print(
+        f"\n{'aggregate':30s} {'seeds':>6s} {'no worse than random':>21s} {'not significantly worse':>24s} "
+        f"{'repeated':>9s} {'replaced':>9s}"
+    )
     aggregate = {}
     for label in labels:
-        ok = sum(out[n][label] <= out[n]["random"] for n in out)
+        rows = [out[n][label] for n in out]
+        ok = sum(not r["worse"] for r in rows)
+        not_significant = sum(not r["significantly_worse"] for r in rows)
         repeated, replaced, total = dup[label]
         aggregate[label] = {
             "no_worse_than_random": ok,
+            "not_significantly_worse": not_significant,
             "problems": len(out),
+            "seeds": rows[0]["seeds"],
             "repeated_rate": repeated / total,
             "replaced_rate": replaced / total,
         }
-        print(f"{label:30s} {ok:>18d}/{len(out):<3d} {repeated / total:9.1%} {replaced / total:9.1%}")
+        print(
+            f"{label:30s} {rows[0]['seeds']:>6d} {ok:>17d}/{len(out):<3d} {not_significant:>20d}/{len(out):<3d} "
+            f"{repeated / total:9.1%} {replaced / total:9.1%}"
+        )
     return {"problems": out, "aggregate": aggregate}
+
+
+def _compared(regrets: list[float], random_regrets: list[float]) -> dict:
+    mean, reference = statistics.fmean(regrets), statistics.fmean(random_regrets)
+    spread = math.sqrt(sum(statistics.variance(r) / len(r) if len(r) > 1 else 0.0 for r in (regrets, random_regrets)))
+    return {
+        "regret": mean,
+        "seeds": len(regrets),
+        "worse": mean > reference,
+        "significantly_worse": mean - reference > 2 * spread,
+    }
+
+
+def _pareto_cell(row: dict) -> str:
+    mark = ">>rnd" if row["significantly_worse"] else ">rnd" if row["worse"] else "<=rnd"
+    return f"{row['regret']:.4f} {mark:>5s}"
 
 
 def print_fidelity(results) -> dict:
