@@ -3,6 +3,8 @@ in the sampler every backend builds (hpoctl.sampling), the local runner and hpoc
 
 from __future__ import annotations
 
+import csv
+
 import optuna
 import pytest
 import yaml
@@ -160,6 +162,9 @@ def test_the_local_runner_never_runs_a_configuration_twice(tmp_path, cli):
     replaced = sum(bool(t.user_attrs.get(rec.DUPLICATE_REPLACED)) for t in study.trials)
     assert replaced  # six random draws from six configurations repeat one (seed 4 does, twice)
     assert f"{replaced} repeated suggestions replaced" in result.out + result.err
+    with (results / "toy" / "small" / "trials.csv").open() as f:
+        column = [row["duplicate_replaced"] for row in csv.DictReader(f)]
+    assert column.count("True") == replaced and column.count("False") == 6 - replaced
 
 
 def test_hpoctl_optuna_propose_replaces_a_repeated_configuration():

@@ -152,6 +152,7 @@ def csv_table(trials: Sequence[FrozenTrial], plan: Plan) -> tuple[list[str], lis
         "exit_code",
         "source_trial",
         "backend",
+        "duplicate_replaced",
         *extra,
         "datetime_start",
         "datetime_complete",
@@ -167,6 +168,7 @@ def csv_table(trials: Sequence[FrozenTrial], plan: Plan) -> tuple[list[str], lis
         row.update({f"params_{p}": trial.params.get(p) for p in param_names})
         for key in (rec.EPOCHS, rec.SEED, rec.DURATION, rec.FAILURE, rec.EXIT_CODE, rec.SOURCE_TRIAL, rec.BACKEND):
             row[key] = attrs.get(key)
+        row[rec.DUPLICATE_REPLACED] = bool(attrs.get(rec.DUPLICATE_REPLACED))
         if extra:
             row[rec.KATIB_TRIAL] = attrs.get(rec.KATIB_TRIAL)
         row["datetime_start"] = trial.datetime_start
