@@ -373,6 +373,10 @@ class StageRunner:
             self.study.tell(trial, state=TrialState.PRUNED)
             state, value = "pruned", None
         elif run.stopped_by_us == "interrupted" or self._stopped_from_outside(run):
+            if self.shared is not None and run.stopped_by_us is None:
+                # The scheduler signals the job's whole process tree (scancel, pre-emption); should the signal
+                # reach the trainer but not this worker, stop claiming trials all the same, before the SIGKILL.
+                self.stop_event.set()
             trial.set_user_attr(INTERRUPTED, True)
             trial.set_user_attr(rec.FAILURE, "interrupted before it finished; re-run on resume")
             self.study.tell(trial, state=TrialState.FAIL)

@@ -197,6 +197,37 @@ def test_sigterm_keeps_the_trial_for_a_re_run_and_exits_75(write_study, tmp_path
     assert stage_counts(study, "search").counted == 0
 
 
+def test_a_trainer_signalled_by_the_scheduler_stops_the_worker_too(write_study, tmp_path):
+    """SLURM signals a cancelled job's whole process tree; should the SIGTERM reach the trainer and not the
+    worker, the worker stops claiming trials anyway, rather than run on until the SIGKILL leaves one RUNNING."""
+    path = write_study(protocol=[{"name": "search", "trials": 3, "epochs": 30}])
+    results = tmp_path / "results"
+    argv = [sys.executable, "-m", "hpoctl", "worker", path, "-t", "default", "-s", "search", "--results", str(results)]
+    worker = subprocess.Popen(argv, env={**os.environ, "TOY_EPOCH_SLEEP": "0.1"}, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and b"epoch" not in _first_log(results):
+        time.sleep(0.2)
+    (trainer,) = _children(worker.pid)
+    os.kill(trainer, signal.SIGTERM)
+    _, err = worker.communicate(timeout=60)
+    assert worker.returncode == INTERRUPTED_EXIT, err
+    study = shared.load_journal_study(results / "mlp" / "default")
+    (trial,) = study.trials
+    assert trial.state == TrialState.FAIL and trial.user_attrs[rec.INTERRUPTED]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def _first_log(results: Path) -> bytes:
     path = results / "mlp" / "default" / "trials" / "00000" / "stdout.log"
     return path.read_bytes() if path.is_file() else b""
