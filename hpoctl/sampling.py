@@ -68,7 +68,7 @@ def _base_sampler(plan: Plan, *, seed: int | None, parallel: bool) -> optuna.sam
         if name == "cmaes":
             return optuna.samplers.CmaEsSampler(warn_independent_sampling=False, **settings)
         if name == "grid":
-            space = {p: [_optuna_choice(v) for v in grid_values(param)] for p, param in plan.parameters.items()}
+            space = {p: [optuna_choice(v) for v in grid_values(param)] for p, param in plan.parameters.items()}
             return optuna.samplers.GridSampler(space, **settings)
         if name == "qmc":
             return optuna.samplers.QMCSampler(warn_independent_sampling=False, **settings)
@@ -105,7 +105,7 @@ class DedupSampler(optuna.samplers.BaseSampler):
     def __init__(self, base: optuna.samplers.BaseSampler, space: SearchSpace, *, seed: int | None = None) -> None:
         self.base = base
         self._space = dict(space)
-        self._order = _dependency_order(self._space)
+        self._order = dependency_order(self._space)
         self._distributions = {name: distribution(param) for name, param in self._space.items()}
         self._fallback = optuna.samplers.RandomSampler(seed=None if seed is None else seed + 1)
         self._rng = random.Random(seed)
@@ -227,7 +227,7 @@ def distribution(param: IntParameter | FloatParameter | CategoricalParameter) ->
         return IntDistribution(param.low, param.high, log=param.log, step=param.step)
     if isinstance(param, FloatParameter):
         return FloatDistribution(param.low, param.high, log=param.log, step=param.step)
-    return CategoricalDistribution([_optuna_choice(c) for c in param.choices])
+    return CategoricalDistribution([optuna_choice(c) for c in param.choices])
 
 
 def config_key(space: SearchSpace, params: Mapping[str, Any], order: Sequence[str] | None = None) -> tuple | None:
@@ -236,7 +236,7 @@ def config_key(space: SearchSpace, params: Mapping[str, Any], order: Sequence[st
     missing (a trial still being suggested)."""
     chosen: dict[str, Any] = {}
     key = []
-    for name in _dependency_order(space) if order is None else order:
+    for name in dependency_order(space) if order is None else order:
         param = space[name]
         if not active(param, chosen):
             continue
@@ -252,17 +252,13 @@ def config_key(space: SearchSpace, params: Mapping[str, Any], order: Sequence[st
     return tuple(key)
 
 
-def taken_configurations(study: optuna.Study, space: SearchSpace, *, exclude: int | None = None) -> set[tuple]:
-    """The configurations of the study's trials that were evaluated, are running or wait to run; a trial
-    interrupted before it finished (re-run on resume) does not take its configuration."""
-    return _Taken(space).of(study, exclude=exclude)
-
-
 class _Taken:
-    """`taken_configurations` with the keys of finished trials kept, so a long study costs a lookup a trial."""
+    """The configurations of a study's trials that were evaluated, are running or wait to run (a trial interrupted
+    before it finished, re-run on resume, does not take its configuration), with the keys of finished trials kept,
+    so a long study costs a lookup a trial."""
 
     def __init__(self, space: SearchSpace) -> None:
-        self._space, self._order = space, _dependency_order(space)
+        self._space, self._order = space, dependency_order(space)
         self._finished: dict[int, tuple | None] = {}
         self._storage: object = None
 
@@ -308,7 +304,7 @@ def _enumerate(space: SearchSpace, order: list[str]) -> Iterator[dict[str, Any]]
 
 def _finite_values(param: IntParameter | FloatParameter | CategoricalParameter) -> list[Any] | None:
     if isinstance(param, CategoricalParameter):
-        return [_optuna_choice(c) for c in param.choices]
+        return [optuna_choice(c) for c in param.choices]
     if isinstance(param, IntParameter):
         return list(range(param.low, param.high + 1, param.step))
     if param.step is None or param.log:
@@ -351,7 +347,7 @@ def default_warmup_steps(epochs: int) -> int:
     return max(1, epochs // 5)
 
 
-def _optuna_choice(value: Any) -> Any:
+def optuna_choice(value: Any) -> Any:
     """Optuna's categorical choices must be scalars; lists travel as their compact JSON text."""
     return json.dumps(value, separators=(",", ":")) if isinstance(value, list) else value
 
@@ -376,7 +372,7 @@ def active(param: IntParameter | FloatParameter | CategoricalParameter, chosen: 
 def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
     """Sample a configuration; inactive conditional parameters are left out."""
     chosen: dict[str, Any] = {}
-    for name in _dependency_order(space):
+    for name in dependency_order(space):
         param = space[name]
         if not active(param, chosen):
             continue
@@ -385,19 +381,20 @@ def suggest(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
         elif isinstance(param, FloatParameter):
             chosen[name] = trial.suggest_float(name, param.low, param.high, step=param.step, log=param.log)
         else:
-            chosen[name] = trial.suggest_categorical(name, [_optuna_choice(c) for c in param.choices])
+            chosen[name] = trial.suggest_categorical(name, [optuna_choice(c) for c in param.choices])
     return chosen
 
 
 def default_configuration(space: SearchSpace) -> dict[str, Any]:
     chosen: dict[str, Any] = {}
-    for name in _dependency_order(space):
+    for name in dependency_order(space):
         if active(space[name], chosen):
-            chosen[name] = _optuna_choice(space[name].default)
+            chosen[name] = optuna_choice(space[name].default)
     return chosen
 
 
-def _dependency_order(space: SearchSpace) -> list[str]:
+def dependency_order(space: SearchSpace) -> list[str]:
+    """The space's parameters, each after the parameters its `when` condition names."""
     order: list[str] = []
 
     def visit(name: str) -> None:

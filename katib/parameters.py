@@ -9,7 +9,6 @@ nor a single quote (hpoctl's shell quoting); values are encoded with `hpoctl.pla
 
 from __future__ import annotations
 
-import json
 import shlex
 from collections.abc import Mapping
 from typing import Any
@@ -130,6 +129,3 @@ def decode_config(space: SearchSpace, value: str) -> dict[str, Any]:
     return config
 
 
-def optuna_value(value: Any) -> Any:
-    """How a value is stored in an Optuna trial: lists as their compact JSON (Optuna holds scalars only)."""
-    return json.dumps(value, separators=(",", ":")) if isinstance(value, list) else value

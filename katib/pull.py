@@ -21,17 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from hpoctl import trial_record as rec
 from hpoctl.errors import BackendError, ResultsError
 from hpoctl.katib import names
 from hpoctl.katib.objectives import ERROR_SUFFIX
-from hpoctl.katib.parameters import CONFIG_PARAMETER, decode_assignments, decode_config, optuna_value
+from hpoctl.katib.parameters import CONFIG_PARAMETER, decode_assignments, decode_config
 from hpoctl.plan import Plan
-from hpoctl.spec.parameters import CategoricalParameter, FloatParameter, IntParameter
-from hpoctl.spec.study import SearchSpace
+from hpoctl.sampling import distribution, optuna_choice
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # as the local backend: hpoctl reports, not Optuna
 
@@ -208,18 +207,6 @@ def metrics_of(plan: Plan, observed: Mapping[str, Mapping[str, str]], values: li
     return metrics
 
 
-def distributions(space: SearchSpace) -> dict[str, BaseDistribution]:
-    found: dict[str, BaseDistribution] = {}
-    for name, param in space.items():
-        if isinstance(param, IntParameter):
-            found[name] = IntDistribution(param.low, param.high, log=param.log, step=param.step)
-        elif isinstance(param, FloatParameter):
-            found[name] = FloatDistribution(param.low, param.high, log=param.log, step=param.step)
-        elif isinstance(param, CategoricalParameter):
-            found[name] = CategoricalDistribution([optuna_value(c) for c in param.choices])
-    return found
-
-
 def _fit(value: Any, distribution: BaseDistribution) -> Any:
     """A value inside its distribution (Katib's text can round a bound a hair outside)."""
     if isinstance(distribution, (IntDistribution, FloatDistribution)):
@@ -239,7 +226,7 @@ def frozen_trials(
 ) -> list[FrozenTrial]:
     """The pulled trials (and `kept`, trials of an earlier pull whose Experiment is gone) as Optuna trials,
     numbered in stage order, then in the order Katib created them."""
-    space = distributions(plan.parameters)
+    space = {name: distribution(param) for name, param in plan.parameters.items()}
     entries: list[tuple[tuple[Any, ...], FrozenTrial, str | None]] = []
     for trial in pulled:
         if trial.condition in ("Created", "Running") and not include_running:
@@ -258,7 +245,7 @@ def frozen_trials(
         if trial.started and trial.completed:
             attrs[rec.DURATION] = round((trial.completed - trial.started).total_seconds(), 3)
         state, final = _state(trial, values, attrs)
-        params = {k: _fit(optuna_value(v), space[k]) for k, v in trial.params.items() if k in space}
+        params = {k: _fit(optuna_choice(v), space[k]) for k, v in trial.params.items() if k in space}
         frozen = FrozenTrial(
             number=0,
             state=state,

@@ -37,7 +37,7 @@ from typing import Any
 
 import optuna
 from kubeflow.katib import katib_api_pb2 as pb
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState, create_trial
 from pydantic import ValidationError
 
@@ -49,7 +49,7 @@ from hpoctl.katib.suggestion_settings import (
     SuggestionSettings,
     parse_settings,
 )
-from hpoctl.sampling import active, build_sampler, decode_choice, suggest
+from hpoctl.sampling import active, build_sampler, decode_choice, dependency_order, distribution, suggest
 from hpoctl.spec.algorithms import Algorithm
 from hpoctl.spec.parameters import CategoricalParameter, FloatParameter, IntParameter
 
@@ -292,15 +292,6 @@ def _has_cycle(raw: Mapping[str, Mapping[str, Any]]) -> bool:
     return any(visit(name) for name in raw)
 
 
-def distribution(param: Parameter) -> BaseDistribution:
-    """The distribution `hpoctl.sampling.suggest` gives a parameter (so rebuilt trials match new ones)."""
-    if isinstance(param, IntParameter):
-        return IntDistribution(param.low, param.high, log=param.log, step=param.step)
-    if isinstance(param, FloatParameter):
-        return FloatDistribution(param.low, param.high, log=param.log, step=param.step)
-    return CategoricalDistribution(list(param.choices))
-
-
 def to_text(param: Parameter, value: Any) -> str:
     """An Optuna value as Katib's assignment text, exactly on the parameter's grid and inside its bounds."""
     if isinstance(param, IntParameter):
@@ -363,24 +354,10 @@ def decode_assignments(context: ExperimentContext, assignments: Mapping[str, str
             return {}, f"parameter {name}: {e}"
     # Active as hpoctl.sampling.suggest decides it: a parameter whose condition names an inactive one is inactive.
     chosen: dict[str, str] = {}
-    for name in _dependency_order(context.space):
+    for name in dependency_order(context.space):
         if name in values and active(context.space[name], chosen):
             chosen[name] = assignments[name]
     return {name: values[name] for name in chosen}, ""
-
-
-def _dependency_order(space: Mapping[str, Parameter]) -> list[str]:
-    order: list[str] = []
-
-    def visit(name: str) -> None:
-        if name not in order:
-            for other in space[name].when or {}:
-                visit(other)
-            order.append(name)
-
-    for name in space:
-        visit(name)
-    return order
 
 
 def request_records(context: ExperimentContext, trials: Iterable[pb.Trial]) -> list[TrialRecord]:
