@@ -138,6 +138,45 @@ class TrialModule(L.LightningModule):
         return metrics
 
 
+class ClassifierModule(TrialModule):
+    """A TrialModule around a network ``net`` that maps a batch's inputs to logits: training minimises
+    :meth:`loss`; validation gathers every batch's logits (float32) and labels and hands them, whole, to
+    :meth:`validation_metrics` at the end of the epoch."""
+
+    def __init__(self, net: torch.nn.Module, divergence_hint: str) -> None:
+        super().__init__(divergence_hint)
+        self.net = net
+        self._val_logits: list[torch.Tensor] = []
+        self._val_labels: list[torch.Tensor] = []
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def validation_metrics(self, logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = self.loss(self.net(x), y)
+        self.check_loss(loss, batch_idx)
+        self.track_train_loss(loss, len(y))
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_logits, self._val_labels = [], []
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        self._val_logits.append(self.net(x).float())
+        self._val_labels.append(y)
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_metrics = self.validation_metrics(torch.cat(self._val_logits), torch.cat(self._val_labels))
+
+
 class _TrialCallback(L.Callback):
     """Stops at the next batch after SIGTERM/SIGINT and reports every finished epoch."""
 
@@ -184,8 +223,9 @@ def fit(
     reporter: Reporter,
     max_train_batches: int | None = None,
 ) -> None:
-    """Train ``module`` for ``epochs`` epochs, reporting after each; raises on divergence or a signal."""
-    trainer = build_trainer(device, epochs, reporter, max_train_batches)
+    """Train ``module`` for ``epochs`` epochs, reporting after each; raises on divergence or a signal.
+    ``max_train_batches`` caps the batches an epoch trains on (None or 0: all of them)."""
+    trainer = build_trainer(device, epochs, reporter, max_train_batches or None)
     reporter.training_started()
     try:
         trainer.fit(module, train_dataloaders=train, val_dataloaders=val)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from hpoctl.trainers.common.lightning_loop import TrialModule
+from hpoctl.trainers.common.lightning_loop import ClassifierModule
 from hpoctl.trainers.csi.config import CLASSES, UNKNOWN, CsiHparams
 from hpoctl.trainers.csi.metrics import macro_f1
 from hpoctl.trainers.csi.model import build_network
@@ -56,41 +56,23 @@ class EarlyStopping:
         return False
 
 
-class CsiModule(TrialModule):
+class CsiModule(ClassifierModule):
     def __init__(self, hparams: CsiHparams, width: int) -> None:
-        super().__init__(divergence_hint=f"learning_rate={hparams.learning_rate!r}")
+        net = build_network(hparams.architecture, width, len(CLASSES))
+        super().__init__(net, divergence_hint=f"learning_rate={hparams.learning_rate!r}")
         self.config = hparams
-        self.net = build_network(hparams.architecture, width, len(CLASSES))
         self.register_buffer("class_weights", class_weights(hparams.unknown_weight), persistent=False)
         self.early_stopping = EarlyStopping(hparams.patience)
-        self._val_logits: list[torch.Tensor] = []
-        self._val_labels: list[torch.Tensor] = []
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.float(), labels, weight=self.class_weights)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        loss = F.cross_entropy(self.net(x).float(), y, weight=self.class_weights)
-        self.check_loss(loss, batch_idx)
-        self.track_train_loss(loss, len(y))
-        return loss
-
-    def on_validation_epoch_start(self) -> None:
-        self._val_logits, self._val_labels = [], []
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        x, y = batch
-        self._val_logits.append(self.net(x).float())
-        self._val_labels.append(y)
-
-    def on_validation_epoch_end(self) -> None:
-        logits, labels = torch.cat(self._val_logits), torch.cat(self._val_labels)
+    def validation_metrics(self, logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
         val_f1 = macro_f1(logits.argmax(dim=1).cpu().numpy(), labels.cpu().numpy())
         val_loss = float(F.cross_entropy(logits, labels, weight=self.class_weights))
-        self.val_metrics = {"val_f1": val_f1, "val_loss": val_loss}
         if self.early_stopping.update(self.current_epoch + 1, val_f1):
             self.trainer.should_stop = True  # Lightning ends after this epoch, whose line is still printed
+        return {"val_f1": val_f1, "val_loss": val_loss}
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return build_optimizer(self.config, self.parameters())

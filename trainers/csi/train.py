@@ -1,5 +1,5 @@
 """CSI training: ``setup()`` takes the command line's argument groups, ``main()`` prepares the images and the
-model, ``fit()`` runs Lightning until the last epoch or early stopping."""
+model, and Lightning trains it until the last epoch or early stopping."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from hpoctl.trainers.common import lightning_loop
 from hpoctl.trainers.common.args import RunArgs
 from hpoctl.trainers.common.exit_codes import TrialStatus
-from hpoctl.trainers.common.lightning_loop import Device, EpochBatches
+from hpoctl.trainers.common.lightning_loop import EpochBatches
 from hpoctl.trainers.common.report import Reporter
 from hpoctl.trainers.common.runner import Trial, run_trial
 from hpoctl.trainers.csi.config import SPEC, CsiDataArgs, CsiHparams, ignored_hyperparameters
@@ -68,20 +68,8 @@ def main(trial: Trial) -> None:
     module = CsiModule(hparams, width=data.base_width)
     train = TrainingBatches((x[train_mask], y[train_mask]), hparams.batch_size, shuffle=True, seed=run.seed)
     val = EpochBatches((x[val_mask], y[val_mask]), data.eval_batch_size, shuffle=False)
-    fit(module, train, val, trial.device, run.epochs, reporter, data.max_train_batches)
+    lightning_loop.fit(module, train, val, trial.device, run.epochs, reporter, data.max_train_batches)
     reporter.early_stopped = module.early_stopping.stopped
 
 
-def fit(
-    module: CsiModule,
-    train: EpochBatches,
-    val: EpochBatches,
-    device: Device,
-    epochs: int,
-    reporter: Reporter,
-    max_train_batches: int = 0,
-) -> None:
-    lightning_loop.fit(module, train, val, device, epochs, reporter, max_train_batches or None)
-
-
-__all__ = ["EarlyStoppingReporter", "TrainingBatches", "fit", "main", "setup"]
+__all__ = ["EarlyStoppingReporter", "TrainingBatches", "main", "setup"]

@@ -1,5 +1,5 @@
 """EVEREST training: ``setup()`` takes the command line's argument groups, ``main()`` prepares the data and
-the model, ``fit()`` runs Lightning."""
+the model, and Lightning trains it."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import torch
 
 from hpoctl.trainers.common import lightning_loop
 from hpoctl.trainers.common.args import RunArgs
-from hpoctl.trainers.common.lightning_loop import Device, EpochBatches
-from hpoctl.trainers.common.report import Reporter
+from hpoctl.trainers.common.lightning_loop import EpochBatches
 from hpoctl.trainers.common.runner import Trial, run_trial
 from hpoctl.trainers.everest.config import SPEC, EverestDataArgs, EverestHparams
 from hpoctl.trainers.everest.data import load_prepared, target_split
@@ -29,19 +28,7 @@ def main(trial: Trial) -> None:
     module = EverestModule(hparams, n_features=x_train.shape[2], seq_len=x_train.shape[1])
     train = EpochBatches((x_train, y_train), hparams.batch_size, shuffle=True, seed=run.seed)
     val = EpochBatches((x_val, y_val), data.eval_batch_size, shuffle=False)
-    fit(module, train, val, trial.device, run.epochs, trial.reporter, data.max_train_batches)
+    lightning_loop.fit(module, train, val, trial.device, run.epochs, trial.reporter, data.max_train_batches)
 
 
-def fit(
-    module: EverestModule,
-    train: EpochBatches,
-    val: EpochBatches,
-    device: Device,
-    epochs: int,
-    reporter: Reporter,
-    max_train_batches: int = 0,
-) -> None:
-    lightning_loop.fit(module, train, val, device, epochs, reporter, max_train_batches or None)
-
-
-__all__ = ["fit", "main", "setup"]
+__all__ = ["main", "setup"]

@@ -1,5 +1,5 @@
 """Forecast training: ``setup()`` takes the command line's argument groups and keeps only ``--model``'s
-hyperparameters, ``main()`` prepares the series and the model, ``fit()`` runs Lightning.
+hyperparameters, ``main()`` prepares the series and the model, and Lightning trains it.
 
 torch is imported inside ``main()``: ``setup()`` answers another model's hyperparameter (exit 2) without it.
 """
@@ -7,18 +7,12 @@ torch is imported inside ``main()``: ``setup()`` answers another model's hyperpa
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 from hpoctl.trainers.common.args import RunArgs
 from hpoctl.trainers.common.errors import UsageError
 from hpoctl.trainers.common.exit_codes import ExitCode
 from hpoctl.trainers.common.runner import Trial, run_trial
 from hpoctl.trainers.forecast.config import FIXED_BATCH_SIZE, SPEC, ForecastDataArgs, ForecastHparams, select_hparams
-
-if TYPE_CHECKING:
-    from hpoctl.trainers.common.lightning_loop import Device, EpochBatches
-    from hpoctl.trainers.common.report import Reporter
-    from hpoctl.trainers.forecast.module import ForecastModule
 
 
 def setup(run: RunArgs, hparams: ForecastHparams, data: ForecastDataArgs) -> int:
@@ -36,6 +30,7 @@ def main(trial: Trial) -> None:
     """Prepared series (cached) -> training origins and walk-forward origins -> model -> fit."""
     import torch
 
+    from hpoctl.trainers.common import lightning_loop
     from hpoctl.trainers.common.lightning_loop import EpochBatches
     from hpoctl.trainers.forecast.data import load_prepared, training_origins, validation_start, walk_forward_windows
     from hpoctl.trainers.forecast.module import ForecastModule
@@ -55,21 +50,7 @@ def main(trial: Trial) -> None:
     batch_size = getattr(hparams, "batch_size", FIXED_BATCH_SIZE)
     train = EpochBatches((train_origins,), batch_size, shuffle=True, seed=run.seed)
     val = EpochBatches((val_origins,), len(val_origins), shuffle=False)
-    fit(module, train, val, trial.device, run.epochs, trial.reporter, data.max_train_batches)
+    lightning_loop.fit(module, train, val, trial.device, run.epochs, trial.reporter, data.max_train_batches)
 
 
-def fit(
-    module: ForecastModule,
-    train: EpochBatches,
-    val: EpochBatches,
-    device: Device,
-    epochs: int,
-    reporter: Reporter,
-    max_train_batches: int = 0,
-) -> None:
-    from hpoctl.trainers.common import lightning_loop
-
-    lightning_loop.fit(module, train, val, device, epochs, reporter, max_train_batches or None)
-
-
-__all__ = ["fit", "main", "setup"]
+__all__ = ["main", "setup"]

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hpoctl.trainers.common.lightning_loop import TrialModule
+from hpoctl.trainers.common.lightning_loop import ClassifierModule
 from hpoctl.trainers.mlp.config import MlpHparams
 
 
@@ -21,36 +21,17 @@ def mlp(n_features: int, hidden_sizes: list[int], dropout: float, n_classes: int
     return nn.Sequential(*layers)
 
 
-class MlpModule(TrialModule):
+class MlpModule(ClassifierModule):
     def __init__(self, hparams: MlpHparams, n_features: int, n_classes: int) -> None:
-        super().__init__(divergence_hint=f"lr={hparams.lr!r}")
+        super().__init__(mlp(n_features, hparams.hidden_sizes, hparams.dropout, n_classes), f"lr={hparams.lr!r}")
         self.config = hparams
-        self.net = mlp(n_features, hparams.hidden_sizes, hparams.dropout, n_classes)
-        self._val_logits: list[torch.Tensor] = []
-        self._val_labels: list[torch.Tensor] = []
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.float(), labels)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        loss = F.cross_entropy(self.net(x).float(), y)
-        self.check_loss(loss, batch_idx)
-        self.track_train_loss(loss, len(y))
-        return loss
-
-    def on_validation_epoch_start(self) -> None:
-        self._val_logits, self._val_labels = [], []
-
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        x, y = batch
-        self._val_logits.append(self.net(x).float())
-        self._val_labels.append(y)
-
-    def on_validation_epoch_end(self) -> None:
-        logits, labels = torch.cat(self._val_logits), torch.cat(self._val_labels)
+    def validation_metrics(self, logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
         accuracy = float((logits.argmax(dim=1) == labels).double().mean())
-        self.val_metrics = {
+        return {
             "validation_error": 1.0 - accuracy,
             "val_loss": float(F.cross_entropy(logits, labels)),
         }

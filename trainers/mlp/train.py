@@ -1,5 +1,5 @@
 """MLP training: ``setup()`` takes the command line's argument groups, ``main()`` prepares the data and
-the model, ``fit()`` runs Lightning."""
+the model, and Lightning trains it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import torch
 
 from hpoctl.trainers.common import lightning_loop
 from hpoctl.trainers.common.args import RunArgs
-from hpoctl.trainers.common.lightning_loop import Device, EpochBatches
-from hpoctl.trainers.common.report import Reporter
+from hpoctl.trainers.common.lightning_loop import EpochBatches
 from hpoctl.trainers.common.runner import Trial, run_trial
 from hpoctl.trainers.mlp.config import SPEC, MlpDataArgs, MlpHparams
 from hpoctl.trainers.mlp.data import TRAIN, VAL, load_prepared
@@ -31,19 +30,7 @@ def main(trial: Trial) -> None:
     module = MlpModule(hparams, n_features=x.shape[1], n_classes=len(np.asarray(arrays["classes"])))
     train = EpochBatches((x[train_mask], y[train_mask]), hparams.batch_size, shuffle=True, seed=run.seed)
     val = EpochBatches((x[val_mask], y[val_mask]), data.eval_batch_size, shuffle=False)
-    fit(module, train, val, trial.device, run.epochs, trial.reporter, data.max_train_batches)
+    lightning_loop.fit(module, train, val, trial.device, run.epochs, trial.reporter, data.max_train_batches)
 
 
-def fit(
-    module: MlpModule,
-    train: EpochBatches,
-    val: EpochBatches,
-    device: Device,
-    epochs: int,
-    reporter: Reporter,
-    max_train_batches: int = 0,
-) -> None:
-    lightning_loop.fit(module, train, val, device, epochs, reporter, max_train_batches or None)
-
-
-__all__ = ["fit", "main", "setup"]
+__all__ = ["main", "setup"]

@@ -1,5 +1,5 @@
 """Transfer training: ``setup()`` takes the command line's argument groups, ``main()`` prepares both sets, trains
-stage 1 with Lightning (``fit()``), then cross-validates stage 2 and reports the final line."""
+stage 1 with Lightning, then cross-validates stage 2 and reports the final line."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from hpoctl.trainers.common import lightning_loop
 from hpoctl.trainers.common.args import RunArgs
 from hpoctl.trainers.common.exit_codes import TrialStatus
-from hpoctl.trainers.common.lightning_loop import Device, EpochBatches
+from hpoctl.trainers.common.lightning_loop import EpochBatches
 from hpoctl.trainers.common.report import Reporter
 from hpoctl.trainers.common.runner import Trial, run_trial
 from hpoctl.trainers.transfer.config import FINAL_METRICS, SPEC, STAGE1_METRICS, TransferDataArgs, TransferHparams
@@ -79,7 +79,7 @@ def main(trial: Trial) -> None:
     module = Stage1Module(hparams, n_features=x.shape[1])
     train = EpochBatches((x[train_mask], chi[train_mask]), data.batch_size, shuffle=True, seed=run.seed)
     val = EpochBatches((x[val_mask], chi[val_mask]), data.eval_batch_size, shuffle=False)
-    fit(module, train, val, trial.device, run.epochs, reporter, data.max_train_batches)
+    lightning_loop.fit(module, train, val, trial.device, run.epochs, reporter, data.max_train_batches)
 
     device = torch.device("cuda" if trial.device.accelerator == "gpu" else "cpu")
     experimental = tuple(torch.from_numpy(arrays[k]).to(device) for k in ("exp_x", "exp_chi", "exp_soluble"))
@@ -88,16 +88,4 @@ def main(trial: Trial) -> None:
     reporter.epoch_end(run.epochs, final_metrics(float(reporter.history[-1]["stage1_mae"]), stage2))
 
 
-def fit(
-    module: Stage1Module,
-    train: EpochBatches,
-    val: EpochBatches,
-    device: Device,
-    epochs: int,
-    reporter: Reporter,
-    max_train_batches: int = 0,
-) -> None:
-    lightning_loop.fit(module, train, val, device, epochs, reporter, max_train_batches or None)
-
-
-__all__ = ["StagedReporter", "fit", "main", "setup"]
+__all__ = ["StagedReporter", "main", "setup"]
