@@ -167,7 +167,6 @@ class StageRunner:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._errors: list[BaseException] = []
-        self._params: dict[int, dict[str, Any]] = {}
 
     def run(self) -> StageCounts:
         if self.stage.mode == "top-k":
@@ -219,11 +218,12 @@ class StageRunner:
         env = {"CUDA_VISIBLE_DEVICES": self.devices[slot % len(self.devices)]} if self.devices else None
         try:
             while True:
-                trial = self._claim()
-                if trial is None:
+                claimed = self._claim()
+                if claimed is None:
                     return
+                trial, params = claimed
                 try:
-                    self._run_one(trial, env)
+                    self._run_one(trial, params, env)
                 except optuna.exceptions.UpdateFinishedTrialError:
                     if self.shared is None:
                         raise
@@ -239,7 +239,8 @@ class StageRunner:
     def _shared_lock(self) -> contextlib.AbstractContextManager[Any]:
         return self.shared.lock() if self.shared is not None else contextlib.nullcontext()
 
-    def _claim(self) -> optuna.Trial | None:
+    def _claim(self) -> tuple[optuna.Trial, dict[str, Any]] | None:
+        """The next trial with its configuration, or None when the stage needs no more."""
         while True:
             with self._lock:
                 if self.stop_event.is_set() or (self.deadline is not None and time.time() >= self.deadline):
@@ -266,15 +267,15 @@ class StageRunner:
                         if stage_counts(self.study, self.stage.name).waiting:
                             continue
                     else:
-                        trial = self._ask()
-                        if trial is not None:
+                        claimed = self._ask()
+                        if claimed is not None:
                             self._in_flight += 1
-                            return trial
+                            return claimed
                         continue
             # Other processes run the stage's last trials: wait, so that one they lose is re-run here.
             self.stop_event.wait(self.shared.poll_s)
 
-    def _ask(self) -> optuna.Trial | None:
+    def _ask(self) -> tuple[optuna.Trial, dict[str, Any]] | None:
         trial = self.study.ask()
         if self.shared is not None:
             for key, value in self.shared.owner_attrs().items():
@@ -291,8 +292,7 @@ class StageRunner:
             self.study.tell(trial, state=TrialState.FAIL)
             return None
         # Suggested under the claim lock, so that the sampler's duplicate check sees the other threads' trials.
-        self._params[trial.number] = suggest(trial, self.plan.parameters)
-        return trial
+        return trial, suggest(trial, self.plan.parameters)
 
     def _surplus(self, trial: optuna.Trial) -> bool:
         """Whether other processes' trials ahead of this one (by number) already take the stage's budget; a
@@ -311,9 +311,7 @@ class StageRunner:
                 ahead += 1
         return ahead >= self.stage.trials
 
-    def _run_one(self, trial: optuna.Trial, env: dict[str, str] | None = None) -> None:
-        with self._lock:
-            params = self._params.pop(trial.number)
+    def _run_one(self, trial: optuna.Trial, params: dict[str, Any], env: dict[str, str] | None = None) -> None:
         workdir = self.trials_dir / f"{trial.number:05d}"
         argv = [
             *self.plan.trainer_command(),
