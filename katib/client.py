@@ -55,17 +55,18 @@ class Connection:
 
 def connect(kubeconfig: str | Path | None = None, context: str | None = None) -> Connection:
     """API objects from the kubeconfig (or the pod's service account when there is none)."""
-    config_file = str(kubeconfig) if kubeconfig else None
+    # $KUBECONFIG is read now: the kubernetes package reads it once, when it is imported.
+    config_file = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or None
     try:
         api_client = k8s_config.new_client_from_config(config_file=config_file, context=context)
     except ConfigException as e:
-        if config_file is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        if not kubeconfig and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
             configuration = k8s.Configuration()
             k8s_config.load_incluster_config(client_configuration=configuration)
             api_client = k8s.ApiClient(configuration)
             namespace = IN_CLUSTER_NAMESPACE.read_text().strip() if IN_CLUSTER_NAMESPACE.exists() else "default"
             return Connection(k8s.CustomObjectsApi(api_client), k8s.CoreV1Api(api_client), namespace, "in-cluster")
-        where = f"kubeconfig {config_file}" if config_file else "no kubeconfig ($KUBECONFIG, ~/.kube/config)"
+        where = f"kubeconfig {config_file}" if config_file else "the kubeconfig ~/.kube/config ($KUBECONFIG is not set)"
         detail = str(e).strip().rstrip(".")
         raise BackendError(
             f"cannot load {where}{f' context {context!r}' if context else ''}: {detail}; pass --kubeconfig PATH "

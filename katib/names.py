@@ -4,8 +4,9 @@ An Experiment is named `<study>-<target>-<stage>` (as DNS labels). Katib derives
 the suggestion Deployment and Service `<experiment>-<algorithm>` (a Service name is a DNS-1035 label, at
 most 63 characters) and trial names `<experiment>-<8 random characters>`, which are also the trial Job's
 name and a label value on its pods (at most 63). With the longest algorithm name Katib knows
-(`bayesianoptimization`, 20 characters) the Experiment name may have at most 63 - 1 - 20 = 42 characters;
-a longer one is cut and ends in a short hash of the whole, so distinct studies keep distinct names.
+(`bayesianoptimization`, 20 characters) that would allow 63 - 1 - 20 = 42 characters, but Katib's own webhook
+refuses an Experiment name longer than 40 (`validator.go`), so 40 it is; a longer one is cut and ends in a
+short hash of the whole, so distinct studies keep distinct names.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ SUGGESTIONS = "suggestions"
 
 DNS_LABEL_MAX = 63
 TRIAL_SUFFIX = 9  # "-" and Katib's 8 random characters
-MAX_EXPERIMENT_NAME = min(DNS_LABEL_MAX - 1 - LONGEST_ALGORITHM, DNS_LABEL_MAX - TRIAL_SUFFIX)
+KATIB_NAME_MAX = 40  # Katib v0.19.0's webhook: len(instance.Name) > 40 is refused
+MAX_EXPERIMENT_NAME = min(KATIB_NAME_MAX, DNS_LABEL_MAX - 1 - LONGEST_ALGORITHM, DNS_LABEL_MAX - TRIAL_SUFFIX)
 HASH_LENGTH = 6
 
 LABEL_STUDY = "hpoctl.io/study"

@@ -154,12 +154,13 @@ def _volumes(settings: KatibSettings) -> tuple[list[k8s.V1Volume], list[k8s.V1Vo
     ):
         if claim is None and name == "data":
             continue
-        source = (
-            {"persistent_volume_claim": k8s.V1PersistentVolumeClaimVolumeSource(claim_name=claim, read_only=read_only)}
-            if claim
-            else {"empty_dir": k8s.V1EmptyDirVolumeSource()}
-        )
-        volumes.append(k8s.V1Volume(name=name, **source))
+        # `readOnly: false` is left out: Go's omitempty drops it, and Katib refuses a trialSpec its Job round
+        # trip changes (validatePatchJob).
+        if claim:
+            claim_source = k8s.V1PersistentVolumeClaimVolumeSource(claim_name=claim, read_only=read_only or None)
+            volumes.append(k8s.V1Volume(name=name, persistent_volume_claim=claim_source))
+        else:
+            volumes.append(k8s.V1Volume(name=name, empty_dir=k8s.V1EmptyDirVolumeSource()))
         mounts.append(k8s.V1VolumeMount(name=name, mount_path=path, read_only=read_only or None))
     return volumes, mounts
 

@@ -27,6 +27,7 @@ from referencing import Registry, Resource
 
 from hpoctl.katib import names
 from hpoctl.katib.errors import ExperimentInvalid
+from hpoctl.katib.job_roundtrip import roundtrip_problems
 from hpoctl.katib.katib_config import (
     AUTO_INJECT_COLLECTORS,
     COLLECTOR_KINDS,
@@ -150,6 +151,16 @@ def validate_experiment(
     return problems.items
 
 
+#: Suffixes of problems that are not Katib's webhook's: hpoctl's stricter checks (what a suggestion service,
+#: the metrics collector or Kubernetes refuses after the Experiment was admitted) and the API server's own.
+NOT_THE_WEBHOOKS = ("(hpoctl)", "(the API server's rule)")
+
+
+def webhook_refusals(problems: list[str]) -> list[str]:
+    """The problems for which Katib's admission webhook itself refuses the Experiment."""
+    return [p for p in problems if not any(marker in p for marker in NOT_THE_WEBHOOKS)]
+
+
 def check_experiments(experiments: list[Mapping[str, Any]], **kwargs: Any) -> None:
     """Raise ExperimentInvalid with every problem of every Experiment, if any."""
     problems = [p for e in experiments for p in validate_experiment(e, **kwargs)]
@@ -229,6 +240,8 @@ def _check_name(name: Any, spec: Mapping[str, Any], problems: _Problems) -> None
     if not isinstance(name, str) or not name:
         problems.add("metadata.name", "must be specified")
         return
+    if len(name) > names.KATIB_NAME_MAX:
+        problems.add("metadata.name", f"may not be longer than {names.KATIB_NAME_MAX} characters", name, show=True)
     if not _NAMING.match(name):
         problems.add(
             "metadata.name",
@@ -238,7 +251,8 @@ def _check_name(name: Any, spec: Mapping[str, Any], problems: _Problems) -> None
             show=True,
         )
     elif len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
-        problems.add("metadata.name", "must be a DNS-1123 subdomain (the API server's rule)", name, show=True)
+        problems.add("metadata.name", "must be a DNS-1123 subdomain", name, show=True)
+        problems.items[-1] += " (the API server's rule)"
     algorithm = (spec.get("algorithm") or {}).get("algorithmName") if isinstance(spec.get("algorithm"), dict) else None
     if isinstance(algorithm, str) and len(name) + 1 + len(algorithm) > names.DNS_LABEL_MAX:
         problems.add(
@@ -463,7 +477,7 @@ def _check_parameters(parameters: Any, problems: _Problems) -> None:
             problems.add(f"{path}.name", "duplicated parameter name (hpoctl)", name, show=True)
         seen.add(name)
         kind = param.get("parameterType")
-        if kind not in PARAMETER_TYPES and kind not in ("", None):
+        if kind not in PARAMETER_TYPES:
             problems.add(
                 f"{path}.parameterType", f"parameterType: {kind} is not supported; valid: {', '.join(PARAMETER_TYPES)}"
             )
@@ -665,7 +679,13 @@ def _is_meta_key(reference: str) -> bool:
 
 
 def _check_job(job: Mapping[str, Any], primary: Any, path: str, problems: _Problems, version: str | None) -> None:
-    """The Job as Kubernetes' schema (strict: no unknown fields, right types) and API server see it."""
+    """The Job as Katib's webhook sees it (Go's typed round trip, `validatePatchJob`), then as Kubernetes'
+    schema (strict) and API server would when Katib creates a trial's Job."""
+    dropped = roundtrip_problems(job)
+    for where, what in dropped[:5]:
+        problems.add(f"{path}.{where}", f"{what}; Katib refuses a trialSpec its batch/v1 Job round trip changes")
+    if dropped:
+        return
     known = kubernetes_validate.utils.all_versions()
     version = version or kubernetes_validate.latest_version()
     if _minor(version) < _minor(known[0]) or _minor(version) > _minor(known[-1]):
@@ -679,7 +699,11 @@ def _check_job(job: Mapping[str, Any], primary: Any, path: str, problems: _Probl
     errors = sorted(_job_validator(resolved).iter_errors(dict(job)), key=lambda e: list(e.path))
     for error in errors[:5]:
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.path)
-        problems.add(f"{path}{where}", f"{error.message} (Kubernetes {'.'.join(map(str, _minor(resolved)))} schema)")
+        problems.add(
+            f"{path}{where}",
+            f"{error.message} (Kubernetes {'.'.join(map(str, _minor(resolved)))} schema: the API server refuses "
+            "such a Job when Katib creates a trial) (hpoctl)",
+        )
     if errors:
         return
     pod = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
@@ -777,14 +801,19 @@ def _check_metrics_collector(spec: Mapping[str, Any], installation: KatibInstall
         problems.add(
             f"{path}.collector.kind", f"invalid metrics collector kind: {kind}; valid: {', '.join(COLLECTOR_KINDS)}"
         )
+    # Katib's webhook returns before its filter check for StdOut and Push; the StdOut collector still
+    # applies the filter to every line, so hpoctl checks it there too.
+    stricter = " (hpoctl)" if kind in ("StdOut", "Push") else ""
     for fmt in (source.get("filter") or {}).get("metricsFormat") or []:
         try:
             re.compile(fmt)
         except re.error as e:
-            problems.add(f"{path}.source.filter.metricsFormat", f"invalid filter: {e}", fmt, show=True)
+            problems.add(f"{path}.source.filter.metricsFormat", f"invalid filter: {e}{stricter}", fmt, show=True)
             continue
         if not _TWO_GROUPS.match(fmt):
-            problems.add(f"{path}.source.filter.metricsFormat", "two top subexpressions are required", fmt, show=True)
+            problems.add(
+                f"{path}.source.filter.metricsFormat", f"two top subexpressions are required{stricter}", fmt, show=True
+            )
 
 
 __all__ = ["ConfigMapResolver", "check_experiments", "set_defaults", "validate_experiment"]

@@ -10,15 +10,10 @@
 set -euo pipefail
 R=${SLURM_ROOT:-/tmp/hpoctl-slurm}
 export SLURM_CONF=$R/etc/slurm.conf
+NAME=slurm-cluster
+# shellcheck source=scripts/daemons.sh
+source "$(dirname "$0")/daemons.sh"
 PIDS="run/slurmd.pid run/slurmctld.pid run/slurmdbd.pid db/mariadbd.pid munge/munged.pid"
-
-wait_for() { # <tries of 0.1 s> <command...>
-  local n=$1
-  shift
-  for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  echo "slurm-cluster: timed out waiting for: $*" >&2
-  return 1
-}
 
 check() {
   local missing=()
@@ -118,23 +113,6 @@ up() {
   echo "export SLURM_CONF=$SLURM_CONF"
 }
 
-alive() { # zombies count as dead
-  local s
-  s=$(ps -o stat= -p "$1" 2>/dev/null) && [[ $s != Z* ]]
-}
-
-down() { # by the PIDs this script started, never by name
-  local f p
-  for f in $PIDS; do
-    [[ -f $R/$f ]] || continue
-    p=$(cat "$R/$f")
-    [[ $p =~ ^[0-9]+$ ]] || continue
-    kill "$p" 2>/dev/null || continue
-    for _ in $(seq 100); do alive "$p" || break; sleep 0.1; done
-    alive "$p" && kill -9 "$p" 2>/dev/null
-  done
-  return 0
-}
 
 case "${1:-}" in
 up) up ;;

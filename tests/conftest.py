@@ -57,3 +57,11 @@ def cli(capsys):
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def kube_tools():
+    """The folder of the real Kubernetes tier's binaries (tests/kube_tools.py)."""
+    from tests.kube_tools import find_tools
+
+    return find_tools()

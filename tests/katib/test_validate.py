@@ -281,7 +281,7 @@ INVALID = [
     (
         "job-unknown-field",
         _set(f"{CONTAINER}.cpu", "4"),
-        "spec.trialTemplate.trialSpec.spec.template.spec.containers[0]: Additional properties are not allowed",
+        "spec.trialTemplate.trialSpec.spec.template.spec.containers[0].cpu: is not a field of core/v1.Container",
     ),
     ("job-wrong-type", _set(f"{JOB}.spec.backoffLimit", "0"), "spec.trialTemplate.trialSpec.spec.backoffLimit:"),
     (
