@@ -23,6 +23,14 @@ def register(
         str, typer.Option("--namespace", "-n", help="Katib's namespace (KATIB_CORE_NAMESPACE).")
     ] = "kubeflow",
     config_map: Annotated[str, typer.Option("--config-map", help="Katib's config map.")] = "katib-config",
+    inject_security_context: Annotated[
+        bool,
+        typer.Option(
+            "--inject-security-context/--no-inject-security-context",
+            help="Set init.controller.injectSecurityContext, so Katib's metrics sidecar passes Pod Security "
+            "restricted (the default, as the chart does).",
+        ),
+    ] = True,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the ConfigMap as it would be (YAML); change nothing.")
     ] = False,
@@ -31,7 +39,9 @@ def register(
 ) -> None:
     """Add the hpoctl-optuna suggestion service to Katib's katib-config, or update its entry.
 
-    Other algorithms and settings keep their values; run it again and nothing changes. Katib reads the
+    It also sets init.controller.injectSecurityContext (Katib then gives its metrics sidecar the trainer's
+    restricted securityContext; without it Pod Security restricted refuses every trial pod). Other
+    algorithms and settings keep their values; run it again and nothing changes. Katib reads the
     config when its controller starts: restart it afterwards (the command prints how). The Helm chart
     does the same with katib.manageConfig=true.
 
@@ -47,7 +57,13 @@ def register(
 
     connection = connect(kubeconfig, context)
     result = do_register(
-        connection.core, namespace=namespace, name=config_map, image=image, dry_run=dry_run, where=connection.where
+        connection.core,
+        namespace=namespace,
+        name=config_map,
+        image=image,
+        inject_security_context=inject_security_context,
+        dry_run=dry_run,
+        where=connection.where,
     )
     if dry_run:
         sys.stdout.write(dump_yaml(result.config_map))

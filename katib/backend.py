@@ -40,6 +40,7 @@ from hpoctl.plan import Plan, StagePlan
 DONE, FAILED, RUNNING, QUEUED, MISSING = "done", "failed", "running", "queued", "not started"
 _STATES = {"Succeeded": DONE, "Failed": FAILED, "Restarting": RUNNING, "Running": RUNNING, "Created": QUEUED}
 RESTARTABLE = ("LongRunning", "FromVolume")
+MAX_TRIALS_REACHED = "ExperimentMaxTrialsReached"  # the Succeeded reason Katib restarts from
 
 
 def experiment_condition(experiment: dict[str, Any]) -> tuple[str, str]:
@@ -50,6 +51,11 @@ def experiment_condition(experiment: dict[str, Any]) -> tuple[str, str]:
         if kind in true:
             return kind, str(true[kind].get("message") or true[kind].get("reason") or "")
     return "Created", ""
+
+
+def _succeeded_reason(experiment: dict[str, Any]) -> str:
+    conditions = (experiment.get("status") or {}).get("conditions") or []
+    return next((str(c.get("reason") or "") for c in conditions if c.get("type") == "Succeeded"), "")
 
 
 def experiment_state(experiment: dict[str, Any] | None) -> str:
@@ -414,6 +420,13 @@ class KatibBackend(Backend):
                 raise BackendError(
                     f"{where} has finished and its resumePolicy is {spec.get('resumePolicy') or 'Never'}; Katib "
                     "restarts only LongRunning or FromVolume Experiments"
+                )
+            if state == DONE and _succeeded_reason(experiment) != MAX_TRIALS_REACHED:
+                # Katib's webhook: IsCompletedExperimentRestartable
+                raise BackendError(
+                    f"{where} succeeded for another reason than reaching maxTrialCount "
+                    f"({_succeeded_reason(experiment) or 'none given'}, e.g. its goal was met); Katib restarts only "
+                    "an Experiment that stopped at maxTrialCount"
                 )
             if max_trials is not None and max_trials != spec.get("maxTrialCount"):
                 trials = int(status.get("trials") or 0)

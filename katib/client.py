@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -276,11 +277,17 @@ def api_error(e: ApiException, verb: str, kind: str, namespace: str, name: str |
                 f"; label the namespace: kubectl label namespace {namespace} "
                 "katib.kubeflow.org/metrics-collector-injection=enabled"
             )
+        webhook = _WEBHOOK_DENIAL.match(message)
+        if webhook:
+            return BackendError(f"Katib's admission webhook refused to {verb} {what}: {webhook.group(2)}{hint}")
         return BackendError(f"{where} rejected {verb} {what}: {message or e.reason}{hint}")
     return BackendError(
         f"the Kubernetes API server of {where} failed to {verb} {what} (HTTP {e.status} {e.reason or ''}"
         f"{': ' + message if message else ''}); try again"
     )
+
+
+_WEBHOOK_DENIAL = re.compile(r'admission webhook "([^"]+\.katib\.kubeflow\.org)" denied the request: (.*)')
 
 
 def _message(e: ApiException) -> str:

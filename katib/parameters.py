@@ -127,5 +127,3 @@ def decode_config(space: SearchSpace, value: str) -> dict[str, Any]:
             raise ValueError(f"{word!r} is not --<parameter>=<value> of this search space")
         config[name] = decode_value(space[name], text)
     return config
-
-

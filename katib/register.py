@@ -1,8 +1,10 @@
 """`hpoctl katib register`: the hpoctl-optuna entry in Katib's `katib-config` ConfigMap.
 
 Katib keeps its whole configuration as one YAML text under the ConfigMap key `katib-config.yaml`, so the
-entry is added (or an older one of hpoctl-optuna replaced in place) inside that text; every other key and
-entry keeps its value and order, and a second run finds nothing to change. The entry is the Helm chart's
+entry is added (or an older one of hpoctl-optuna replaced in place) inside that text, and
+`init.controller.injectSecurityContext` is set to true as the chart sets it (without it Pod Security
+`restricted` refuses every trial pod); every other key and entry keeps its value and order, and a second
+run finds nothing to change. The entry is the Helm chart's
 (`helm/hpoctl/files/katib-config-patch.yaml`): the suggestion image, its resources and a restricted
 securityContext with a read-only root file system. Katib reads the config when its controller starts.
 """
@@ -103,16 +105,40 @@ def with_entry(config: Mapping[str, Any], entry: Mapping[str, Any]) -> tuple[dic
     return updated, "added"
 
 
+def with_injected_security_context(config: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The KatibConfig with `init.controller.injectSecurityContext: true`, and whether that changed it.
+
+    Katib's metrics-collector sidecar otherwise has no securityContext, and Pod Security `restricted` refuses
+    every trial pod (the real tier's `test_trial_pod_with_katibs_sidecar` shows it); with the setting Katib
+    copies the trainer container's restricted context into the sidecar. The chart sets it too
+    (`katib.injectSecurityContext`)."""
+    updated = copy.deepcopy(dict(config))
+    init = updated.setdefault("init", {})
+    if init is None:
+        init = updated["init"] = {}
+    controller = init.setdefault("controller", {}) if isinstance(init, dict) else None
+    if controller is None and isinstance(init, dict):
+        controller = init["controller"] = {}
+    if not isinstance(init, dict) or not isinstance(controller, dict):
+        raise ValueError("init.controller is not a mapping")
+    if controller.get("injectSecurityContext") is True:
+        return updated, False
+    controller["injectSecurityContext"] = True
+    return updated, True
+
+
 def register(
     core: Any,
     *,
     namespace: str = KATIB_NAMESPACE,
     name: str = CONFIG_MAP,
     image: str | None = None,
+    inject_security_context: bool = True,
     dry_run: bool = False,
     where: str = "the cluster",
 ) -> Registration:
-    """Add or update hpoctl-optuna in the katib-config ConfigMap through `core` (a CoreV1Api); idempotent."""
+    """Add or update hpoctl-optuna in the katib-config ConfigMap through `core` (a CoreV1Api), and (unless
+    told not to) let Katib give its metrics sidecar the trainer's securityContext; idempotent."""
     entry = suggestion_entry(image)
     config_map = _call(
         "get",
@@ -135,6 +161,10 @@ def register(
         if not isinstance(config, Mapping):
             raise ValueError("it is not a mapping")
         updated, action = with_entry(config, entry)
+        if inject_security_context:
+            updated, injected = with_injected_security_context(updated)
+            if injected and action == "unchanged":
+                action = "updated"
     except (yaml.YAMLError, ValueError) as e:
         raise BackendError(f"ConfigMap {namespace}/{name} in {where}: {CONFIG_KEY} cannot be read: {e}") from e
     new_text = text if action == "unchanged" else yaml.safe_dump(updated, sort_keys=False, default_flow_style=False)

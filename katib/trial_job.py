@@ -81,10 +81,10 @@ def trial_job(
     limits = dict(requests)
     if resources.gpu:
         limits[gpu_resource] = str(resources.gpu)
+    # KATIB_TRIAL_NAME is not set here: Katib's pod webhook adds it to the primary container itself.
     env = [
         k8s.V1EnvVar(name="HOME", value="/tmp"),
         k8s.V1EnvVar(name="PYTHONUNBUFFERED", value="1"),
-        k8s.V1EnvVar(name="KATIB_TRIAL_NAME", value=placeholder(TRIAL_NAME_PARAMETER)),
     ]
     env += [
         k8s.V1EnvVar(

@@ -5,7 +5,7 @@
 # no scheduler, no controllers: objects are stored and admitted, pods never run. Self-signed certificates,
 # an admin kubeconfig, everything under one folder, stopped by the PIDs it started.
 #
-#   scripts/kube-testenv.sh up|down|wipe|status|env     (KUBE_TESTENV_ROOT: the state folder, default
+#   scripts/kube-testenv.sh up|down|restart-katib|wipe|status|env     (KUBE_TESTENV_ROOT: the state folder, default
 #                                                       /tmp/hpoctl-kube; KUBE_TOOLS: scripts/build-kube-tools.sh's folder)
 #   export KUBECONFIG=$KUBE_TESTENV_ROOT/kubeconfig     (`env` prints this line)
 set -euo pipefail
@@ -102,6 +102,25 @@ webhooks:
 YAML
 }
 
+start_katib() { # katib-admission with the katib-config the cluster holds now, as katib-controller reads it at start
+  local port
+  port=$(cat "$R/run/webhook-port")
+  "$T/bin/kubectl" --kubeconfig "$R/kubeconfig" get configmap katib-config -n kubeflow \
+    -o 'jsonpath={.data.katib-config\.yaml}' >"$R/katib-config.yaml"
+  setsid "$T/bin/katib-admission" serve --kubeconfig "$R/kubeconfig" --cert-dir "$R/pki/webhook" \
+    --port "$port" --katib-config "$R/katib-config.yaml" </dev/null >>"$R/log/katib-admission.log" 2>&1 &
+  echo $! >"$R/run/katib-admission.pid"
+  wait_for 600 bash -c "echo > /dev/tcp/127.0.0.1/$port"
+}
+
+restart_katib() { # what `kubectl rollout restart deployment/katib-controller` does in a cluster
+  tools
+  local pids=$PIDS
+  PIDS=run/katib-admission.pid down
+  PIDS=$pids
+  start_katib
+}
+
 up() {
   tools
   down 2>/dev/null || true
@@ -137,11 +156,8 @@ up() {
   "${kc[@]}" create namespace kubeflow >/dev/null
   "${kc[@]}" create configmap katib-config -n kubeflow --from-file "katib-config.yaml=$T/katib/katib-config.yaml" >/dev/null
 
-  setsid "$T/bin/katib-admission" serve --kubeconfig "$R/kubeconfig" --cert-dir "$R/pki/webhook" \
-    --port "$WEBHOOK_PORT" --katib-config "$T/katib/katib-config.yaml" \
-    </dev/null >"$R/log/katib-admission.log" 2>&1 &
-  echo $! >"$R/run/katib-admission.pid"
-  wait_for 600 bash -c "echo > /dev/tcp/127.0.0.1/$WEBHOOK_PORT"
+  echo "$WEBHOOK_PORT" >"$R/run/webhook-port"
+  start_katib
   webhooks | "${kc[@]}" apply -f - >/dev/null
   echo "export KUBECONFIG=$R/kubeconfig"
 }
@@ -150,11 +166,12 @@ up() {
 case "${1:-}" in
 up) up ;;
 down) down ;;
+restart-katib) restart_katib ;;
 wipe) down && rm -rf "$R" ;;
 status) tools && "$T/bin/kubectl" --kubeconfig "$R/kubeconfig" get --raw /readyz && echo ;;
 env) echo "export KUBECONFIG=$R/kubeconfig" ;;
 *)
-  echo "usage: $0 up|down|wipe|status|env   (KUBE_TESTENV_ROOT=$R)" >&2
+  echo "usage: $0 up|down|restart-katib|wipe|status|env   (KUBE_TESTENV_ROOT=$R)" >&2
   exit 2
   ;;
 esac

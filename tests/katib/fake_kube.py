@@ -255,7 +255,7 @@ def _condition(kind: str, message: str = "") -> dict[str, str]:
     return {
         "type": kind,
         "status": "True",
-        "reason": f"Experiment{kind}",
+        "reason": "ExperimentMaxTrialsReached" if kind == "Succeeded" else f"Experiment{kind}",  # Katib's reasons
         "message": message,
         "lastTransitionTime": "2025-01-01T00:00:00Z",
     }

@@ -107,25 +107,11 @@ def test_a_server_error_then_a_relaunch_ends_with_nine(backend, fake_api):
             ["has no Katib API (experiments.kubeflow.org/v1beta1 not found)", "install Katib"],
         ),
         (
-            lambda f: f.fail(
-                "create",
-                1,
-                400,
-                'admission webhook "validator.experiment.katib.kubeflow.org" denied the '
-                'request: Cannot create the Experiment "x" in namespace "hpo": the namespace lacks label '
-                '"katib.kubeflow.org/metrics-collector-injection: enabled"',
-            ),
-            [
-                "rejected create Experiment hpo/everest-m-24h-exploration",
-                "kubectl label namespace hpo katib.kubeflow.org/metrics-collector-injection=enabled",
-            ],
-        ),
-        (
             lambda f: f.fail("create", 1, 404, 'namespaces "hpo" not found'),
             ["namespace hpo not found", "kubectl create namespace hpo"],
         ),
     ],
-    ids=["forbidden-get", "forbidden-create", "unreachable", "no-crds", "webhook-namespace-label", "no-namespace"],
+    ids=["forbidden-get", "forbidden-create", "unreachable", "no-crds", "no-namespace"],
 )
 def test_errors_are_one_actionable_line(backend, fake_api, setup, expected):
     setup(fake_api)

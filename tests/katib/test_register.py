@@ -38,6 +38,8 @@ def test_register_adds_once_and_leaves_everything_else(core):
     ours = [s for s in after["runtime"]["suggestions"] if s["algorithmName"] == "hpoctl-optuna"]
     assert ours == [suggestion_entry("ghcr.io/hpoctl/suggestion:0.1.0")]
     assert after["runtime"]["suggestions"][:-1] == before["runtime"]["suggestions"]
+    assert after["init"]["controller"].pop("injectSecurityContext") is True
+    before["init"]["controller"].pop("injectSecurityContext", None)
     assert {k: v for k, v in after.items() if k != "runtime"} == {k: v for k, v in before.items() if k != "runtime"}
     assert {k: v for k, v in after["runtime"].items() if k != "suggestions"} == {
         k: v for k, v in before["runtime"].items() if k != "suggestions"
@@ -121,3 +123,11 @@ def test_cli_register(cli, core, monkeypatch):
     assert (
         result.code == 1 and result.err.count("\n") == 1 and "ConfigMap elsewhere/katib-config not found" in result.err
     )
+
+
+def test_register_can_leave_the_security_context_setting_alone(core):
+    register(core, inject_security_context=False)
+    assert "injectSecurityContext" not in (config_of(core).get("init") or {}).get("controller", {})
+    assert register(core).action == "updated"  # only the setting changes
+    assert config_of(core)["init"]["controller"]["injectSecurityContext"] is True
+    assert register(core).action == "unchanged"

@@ -41,6 +41,13 @@ class KubeEnv:
             raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr}")
         return done
 
+    def restart_katib(self) -> None:
+        env = {**os.environ, "KUBE_TESTENV_ROOT": str(self.root), "KUBE_TOOLS": str(self.tools)}
+        done = subprocess.run(
+            ["bash", str(TESTENV), "restart-katib"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+
     def get(self, *args: str) -> Any:
         return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
 
@@ -89,10 +96,12 @@ def kube(kube_tools) -> Iterator[KubeEnv]:
 
 @pytest.fixture(scope="session")
 def registered(kube) -> KubeEnv:
-    """hpoctl-optuna added to the real katib-config with `hpoctl katib register`, as a user does once."""
+    """hpoctl-optuna added to the real katib-config with `hpoctl katib register`, as a user does once, then
+    Katib restarted so that it reads the config (the command's own advice)."""
     from hpoctl.cli.app import main
 
     assert main(["katib", "register", "--kubeconfig", str(kube.kubeconfig)]) == 0
+    kube.restart_katib()
     return kube
 
 

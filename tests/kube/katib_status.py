@@ -12,11 +12,11 @@ from tests.kube.conftest import KubeEnv
 GROUP_VERSION = "kubeflow.org/v1beta1"
 
 
-def condition(kind: str, message: str = "") -> dict[str, str]:
+def condition(kind: str, message: str = "", reason: str = "") -> dict[str, str]:
     return {
         "type": kind,
         "status": "True",
-        "reason": f"Experiment{kind}",
+        "reason": reason or f"Experiment{kind}",
         "message": message,
         "lastUpdateTime": "2026-12-04T01:00:00Z",
         "lastTransitionTime": "2026-12-04T01:00:00Z",
@@ -33,9 +33,9 @@ def assignments(experiment: dict[str, Any], i: int) -> list[dict[str, str]]:
     return found
 
 
-def finish(kube: KubeEnv, namespace: str, name: str, metric_values: dict[str, float] | None = None) -> list[str]:
+def finish(kube: KubeEnv, namespace: str, name: str, reason: str = "ExperimentMaxTrialsReached") -> list[str]:
     """Run the Experiment as Katib would have: maxTrialCount Succeeded Trials, the i-th reporting each
-    objective metric 0.1 * i, then the Experiment Succeeded. Returns the trial names."""
+    objective metric 0.1 * (i + 1), then the Experiment Succeeded for `reason`. Returns the trial names."""
     experiment = kube.get("experiment", "-n", namespace, name)
     objective = experiment["spec"]["objective"]
     metrics = [objective["objectiveMetricName"], *(objective.get("additionalMetricNames") or [])]
@@ -103,7 +103,7 @@ def finish(kube: KubeEnv, namespace: str, name: str, metric_values: dict[str, fl
             "conditions": [
                 condition("Created"),
                 condition("Running"),
-                condition("Succeeded", "Experiment has succeeded"),
+                condition("Succeeded", "Experiment has succeeded because max trial count has reached", reason),
             ],
             "trials": count,
             "trialsSucceeded": count,

@@ -102,12 +102,38 @@ def test_stages_run_in_order_status_budget_pull_and_delete(user, cli, tmp_path):
     assert (tmp_path / "results" / study / target / "study.db").is_file()
 
 
+def test_budget_restarts_a_finished_experiment_only_as_katib_allows(user, cli):
+    namespace = user.namespace()
+    assert cli("launch", "mlp", "--target", "default", "--backend", "katib", "-n", namespace).code == 0
+    budget = ("budget", "mlp", "--target", "default", "--stage", "search", "-n", namespace)
+    finish(user, namespace, "mlp-default-search", reason="ExperimentGoalReached")
+    refused = cli(*budget, "--max-trials", "60")
+    assert refused.code == 1 and "another reason than reaching maxTrialCount" in refused.err
+    user.kubectl(
+        "patch",
+        "experiment",
+        "-n",
+        namespace,
+        "mlp-default-search",
+        "--subresource=status",
+        "--type=json",
+        "-p",
+        '[{"op": "replace", "path": "/status/conditions/2/reason", "value": "ExperimentMaxTrialsReached"}]',
+    )
+    too_few = cli(*budget, "--max-trials", "40")
+    assert too_few.code == 2 and "greater than its 50 trials" in too_few.err
+    restarted = cli(*budget, "--max-trials", "60")  # an UPDATE Katib's webhook judges
+    assert restarted.code == 0, restarted.err
+    assert experiments(user, namespace, "hpoctl.io/study=mlp")["mlp-default-search"]["spec"]["maxTrialCount"] == 60
+
+
 def test_katibs_refusal_reaches_the_user_as_one_line(user, cli):
     namespace = user.namespace(katib=False)  # no metrics-collector-injection label: Katib's webhook refuses
     done = cli("launch", "mlp", "--target", "default", "--backend", "katib", "-n", namespace)
     assert done.code == 1
     errors = [line for line in done.err.splitlines() if line.startswith("error")]
     assert len(errors) == 1, done.err
+    assert errors[0].startswith("error: Katib's admission webhook refused to create Experiment")
     assert "mlp-default-search" in errors[0] and "metrics-collector-injection" in errors[0]
     assert "Traceback" not in done.err
 
@@ -126,7 +152,7 @@ def test_each_trial_pod_passes_pod_security_restricted(study, user, cli):
     rendered = cli("render", study, "--target", "all", "-n", namespace, "-o", "json")
     assert rendered.code == 0, rendered.err
     items = json.loads(rendered.out)
-    items = items if isinstance(items, list) else items.get("items", [items])
+    items = items.get("items", [items])
     for i, experiment in enumerate(items):
         pod = pod_from_job(experiment["spec"]["trialTemplate"]["trialSpec"], namespace, f"trial-{i}")
         assert pod["spec"]["containers"][0]["name"] == CONTAINER
