@@ -421,11 +421,12 @@ class KatibBackend(Backend):
                     f"{where} has finished and its resumePolicy is {spec.get('resumePolicy') or 'Never'}; Katib "
                     "restarts only LongRunning or FromVolume Experiments"
                 )
-            if state == DONE and _succeeded_reason(experiment) != MAX_TRIALS_REACHED:
+            reason = _succeeded_reason(experiment)
+            if state == DONE and reason != MAX_TRIALS_REACHED:
                 # Katib's webhook: IsCompletedExperimentRestartable
                 raise BackendError(
                     f"{where} succeeded for another reason than reaching maxTrialCount "
-                    f"({_succeeded_reason(experiment) or 'none given'}, e.g. its goal was met); Katib restarts only "
+                    f"({reason or 'none given'}, e.g. its goal was met); Katib restarts only "
                     "an Experiment that stopped at maxTrialCount"
                 )
             if max_trials is not None and max_trials != spec.get("maxTrialCount"):

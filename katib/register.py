@@ -113,17 +113,13 @@ def with_injected_security_context(config: Mapping[str, Any]) -> tuple[dict[str,
     copies the trainer container's restricted context into the sidecar. The chart sets it too
     (`katib.injectSecurityContext`)."""
     updated = copy.deepcopy(dict(config))
-    init = updated.setdefault("init", {})
-    if init is None:
-        init = updated["init"] = {}
-    controller = init.setdefault("controller", {}) if isinstance(init, dict) else None
-    if controller is None and isinstance(init, dict):
-        controller = init["controller"] = {}
-    if not isinstance(init, dict) or not isinstance(controller, dict):
+    init = updated.get("init") or {}
+    controller = (init.get("controller") or {}) if isinstance(init, Mapping) else None
+    if not isinstance(controller, Mapping):
         raise ValueError("init.controller is not a mapping")
     if controller.get("injectSecurityContext") is True:
         return updated, False
-    controller["injectSecurityContext"] = True
+    updated["init"] = {**init, "controller": {**controller, "injectSecurityContext": True}}
     return updated, True
 
 

@@ -96,9 +96,10 @@ class _Problems:
         self.experiment = experiment
         self.items: list[str] = []
 
-    def add(self, path: str, message: str, value: Any = None, *, show: bool = False) -> None:
+    def add(self, path: str, message: str, value: Any = None, *, show: bool = False, rule: str = "") -> None:
+        """`rule` names a check that is not Katib's webhook's (one of NOT_THE_WEBHOOKS), written last."""
         got = f" (got {value!r})" if show else ""
-        self.items.append(f"Experiment {self.experiment}: {path}: {message}{got}")
+        self.items.append(f"Experiment {self.experiment}: {path}: {message}{got}{f' {rule}' if rule else ''}")
 
 
 def validate_experiment(
@@ -153,7 +154,8 @@ def validate_experiment(
 
 #: Suffixes of problems that are not Katib's webhook's: hpoctl's stricter checks (what a suggestion service,
 #: the metrics collector or Kubernetes refuses after the Experiment was admitted) and the API server's own.
-NOT_THE_WEBHOOKS = ("(hpoctl)", "(the API server's rule)")
+HPOCTL_RULE, API_SERVER_RULE = "(hpoctl)", "(the API server's rule)"
+NOT_THE_WEBHOOKS = (HPOCTL_RULE, API_SERVER_RULE)
 
 
 def webhook_refusals(problems: list[str]) -> list[str]:
@@ -251,8 +253,7 @@ def _check_name(name: Any, spec: Mapping[str, Any], problems: _Problems) -> None
             show=True,
         )
     elif len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
-        problems.add("metadata.name", "must be a DNS-1123 subdomain", name, show=True)
-        problems.items[-1] += " (the API server's rule)"
+        problems.add("metadata.name", "must be a DNS-1123 subdomain", name, show=True, rule=API_SERVER_RULE)
     algorithm = (spec.get("algorithm") or {}).get("algorithmName") if isinstance(spec.get("algorithm"), dict) else None
     if isinstance(algorithm, str) and len(name) + 1 + len(algorithm) > names.DNS_LABEL_MAX:
         problems.add(
@@ -803,16 +804,16 @@ def _check_metrics_collector(spec: Mapping[str, Any], installation: KatibInstall
         )
     # Katib's webhook returns before its filter check for StdOut and Push; the StdOut collector still
     # applies the filter to every line, so hpoctl checks it there too.
-    stricter = " (hpoctl)" if kind in ("StdOut", "Push") else ""
+    rule = HPOCTL_RULE if kind in ("StdOut", "Push") else ""
     for fmt in (source.get("filter") or {}).get("metricsFormat") or []:
         try:
             re.compile(fmt)
         except re.error as e:
-            problems.add(f"{path}.source.filter.metricsFormat", f"invalid filter: {e}{stricter}", fmt, show=True)
+            problems.add(f"{path}.source.filter.metricsFormat", f"invalid filter: {e}", fmt, show=True, rule=rule)
             continue
         if not _TWO_GROUPS.match(fmt):
             problems.add(
-                f"{path}.source.filter.metricsFormat", f"two top subexpressions are required{stricter}", fmt, show=True
+                f"{path}.source.filter.metricsFormat", "two top subexpressions are required", fmt, show=True, rule=rule
             )
 
 

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from hpoctl.catalog import builtin_names, load_study
+from hpoctl.katib.render import RenderOptions, render_experiments
 from hpoctl.katib.trial_job import CONTAINER
 from hpoctl.plan import build_plans
 from tests.helm.conftest import CHART, find_helm
@@ -33,9 +34,16 @@ def test_launch_of_every_target_is_admitted_and_a_relaunch_changes_nothing(study
     created = experiments(user, namespace, f"hpoctl.io/study={study}")
     assert len(created) == len(plans)
     assert {e["metadata"]["labels"]["hpoctl.io/stage"] for e in created.values()} == {plans[0].stages[0].name}
-    # Katib's mutating webhook ran on them: the defaults it writes are there
-    for experiment in created.values():
-        assert experiment["spec"]["resumePolicy"] and experiment["spec"]["parallelTrialCount"] >= 1
+    # Katib's mutating webhook ran on them: it gives every parameter hpoctl leaves without a distribution
+    # (categorical ones) `uniform`
+    rendered = {r.name: r.manifest for r in render_experiments(plans, RenderOptions(namespace=namespace))}
+    defaulted = 0
+    for name, experiment in created.items():
+        for sent, stored in zip(rendered[name]["spec"]["parameters"], experiment["spec"]["parameters"], strict=True):
+            expected = sent["feasibleSpace"].get("distribution") or "uniform"
+            defaulted += "distribution" not in sent["feasibleSpace"]
+            assert stored["feasibleSpace"]["distribution"] == expected
+    assert defaulted, f"{study} sends a distribution for every parameter: nothing shows the defaulter"
 
     again = cli("launch", study, "--target", "all", "--backend", "katib", "-n", namespace)
     assert again.code == 0, again.err
