@@ -21,8 +21,7 @@ from pathlib import Path
 import optuna
 import yaml
 
-from hpoctl.backends import LaunchOptions
-from hpoctl.backends.local import LocalBackend
+from hpoctl.backends.local import LocalBackend, LocalOptions
 from hpoctl.catalog import LoadedStudy, load_study
 from hpoctl.plan import build_plans
 from hpoctl.spec.loader import validate_spec
@@ -54,7 +53,7 @@ def local_overhead(tmp: Path) -> tuple[float, float]:
     study = toy_study(tmp)
     plan = build_plans(study, "t")[0]
     results = tmp / "results"
-    LocalBackend().launch([plan], LaunchOptions(results_dir=results, n_jobs=1))
+    LocalBackend().launch([plan], LocalOptions(results_dir=results, n_jobs=1))
     stored = optuna.load_study(study_name="overhead.t", storage=f"sqlite:///{results}/overhead/t/study.db")
     trials = sorted(stored.trials, key=lambda t: t.number)
     overheads, processes = [], []
@@ -99,7 +98,7 @@ def pruning(tmp: Path, trials: int) -> None:
         }
         plan = build_plans(study, "M_24h", presets=["quick"], overrides=overrides)[0]
         out = tmp / f"pruning-{len(runs)}"
-        LocalBackend().launch([plan], LaunchOptions(results_dir=out, n_jobs=2))
+        LocalBackend().launch([plan], LocalOptions(results_dir=out, n_jobs=2))
         stored = optuna.load_study(study_name="everest.M_24h", storage=f"sqlite:///{out}/everest/M_24h/study.db")
         runs[label] = [t for t in stored.trials if t.datetime_complete is not None]
         runs[label].sort(key=lambda t: t.datetime_complete)

@@ -19,8 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hpoctl.backends import LaunchOptions
-from hpoctl.backends.local import LocalBackend, available_cores, packing
+from hpoctl.backends.local import LocalBackend, LocalOptions, available_cores, packing
 from hpoctl.catalog import LoadedStudy, load_study
 from hpoctl.plan import build_plans
 from hpoctl.spec.loader import validate_spec
@@ -35,9 +34,10 @@ def small_cpu_study(trials: int, epochs: int) -> LoadedStudy:
 
 def launch(study: LoadedStudy, results: Path, cache: Path, n_jobs: int | None, threads: int | None) -> float:
     plan = build_plans(study, "default")[0]
-    extra = {"cache_dir": cache, **({"threads": threads} if threads else {})}
     started = time.perf_counter()
-    LocalBackend().launch([plan], LaunchOptions(results_dir=results, n_jobs=n_jobs, extra=extra))
+    LocalBackend().launch(
+        [plan], LocalOptions(results_dir=results, n_jobs=n_jobs, cache_dir=cache, threads=threads or None)
+    )
     return time.perf_counter() - started
 
 

@@ -11,16 +11,15 @@ from typing import Annotated
 import typer
 
 from hpoctl import __version__
-from hpoctl.cli import katib as katib_cmd
-from hpoctl.cli import katib_register as katib_register_cmd
 from hpoctl.cli import launch as launch_cmd
 from hpoctl.cli import plan as plan_cmd
 from hpoctl.cli import render as render_cmd
 from hpoctl.cli import results, studies, validate
-from hpoctl.cli import slurm as slurm_cmd
-from hpoctl.cli import suggestion as suggestion_cmd
 from hpoctl.cli import train_best as train_best_cmd
 from hpoctl.errors import HpoctlError
+from hpoctl.katib import cli as katib_cli  # the Katib backend's command group
+from hpoctl.katib import suggestion_cli  # the Katib backend's suggestion service
+from hpoctl.slurm import cli as slurm_cli  # the SLURM backend's commands
 
 app = typer.Typer(
     name="hpoctl",
@@ -32,20 +31,18 @@ app = typer.Typer(
 )
 app.add_typer(studies.app, name="studies")
 app.add_typer(results.app, name="results")
-app.add_typer(suggestion_cmd.app, name="suggestion")
-app.add_typer(katib_register_cmd.app, name="katib")
-results.app.command("pull")(katib_cmd.pull)
 app.command("validate")(validate.validate)
 app.command("plan")(plan_cmd.plan)
 app.command("launch")(launch_cmd.launch)
 app.command("status")(launch_cmd.status)
 app.command("cancel")(launch_cmd.cancel)
+app.command("delete")(launch_cmd.delete)
 app.command("train-best")(train_best_cmd.train_best)
 app.command("render")(render_cmd.render)
-app.command("worker")(slurm_cmd.worker)
-app.command("logs")(slurm_cmd.logs)
-app.command("delete")(katib_cmd.delete)
-app.command("budget")(katib_cmd.budget)
+app.add_typer(katib_cli.app, name="katib")
+app.add_typer(suggestion_cli.app, name="suggestion")
+app.command("worker")(slurm_cli.worker)
+app.command("logs")(slurm_cli.logs)
 
 
 def _version(value: bool) -> None:

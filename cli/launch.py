@@ -1,17 +1,16 @@
-"""`hpoctl launch`, `hpoctl status`, `hpoctl cancel`: run a study on a backend and watch it."""
+"""`hpoctl launch`, `status`, `cancel` and `delete`: a study on a backend, through the one backend interface."""
 
 from __future__ import annotations
 
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from hpoctl.backends.registry import backend_name, get_backend
-from hpoctl.catalog import load_study
-from hpoctl.cli.katib import check_collector
 from hpoctl.cli.options import (
+    AlgorithmOpt,
     BackendOpt,
     CollectorOpt,
     ConfigOpt,
@@ -29,14 +28,13 @@ from hpoctl.cli.options import (
     StudyArg,
     StudyNameOpt,
     TargetOpt,
-    launch_options,
+    backend_options,
+    chosen_backend,
+    select_plans,
 )
 from hpoctl.cli.output import OutputFormat, emit, note
-from hpoctl.cli.suggestion import AlgorithmChoice, AlgorithmOpt
 from hpoctl.errors import UsageError
-from hpoctl.plan import build_plans
 from hpoctl.spec.durations import parse_duration
-from hpoctl.spec.loader import deep_merge, parse_set_overrides
 
 TargetAllOpt = Annotated[str, typer.Option("--target", "-t", help="A target of the study, or `all`.")]
 
@@ -68,7 +66,7 @@ def launch(
     kubeconfig: KubeconfigOpt = None,
     metrics_collector: CollectorOpt = None,
     scalarise: ScalariseOpt = False,
-    algorithm: AlgorithmOpt = AlgorithmChoice.auto,
+    algorithm: AlgorithmOpt = None,
     image: ImageOpt = None,
     node_pool: NodePoolOpt = None,
     config: ConfigOpt = None,
@@ -78,6 +76,7 @@ def launch(
         str | None,
         typer.Option("--runtime", help="slurm: apptainer (default), singularity, or none (hpoctl on the node)."),
     ] = None,
+    output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Run a study: every stage of its protocol for the chosen target(s), resuming what exists.
 
@@ -88,16 +87,14 @@ def launch(
         hpoctl launch everest --target M_24h --backend katib --namespace hpo --follow
         hpoctl launch everest --target all --backend slurm --dry-run
     """
-    overrides = parse_set_overrides(set_ or [])
-    if max_trials is not None:
-        overrides = deep_merge(overrides, {"limits": {"max_trials": max_trials}})
     try:
         timeout_s = parse_duration(timeout) if timeout is not None else None
     except ValueError as e:
         raise UsageError(f"--timeout: {e}") from e
-    plans = build_plans(load_study(study), target, stage=stage, presets=preset or [], overrides=overrides)
-    name = backend_name(backend)
-    options = launch_options(
+    plans = select_plans(study, target, stage=stage, preset=preset, set_=set_, max_trials=max_trials)
+    chosen = chosen_backend(backend)
+    options = backend_options(
+        chosen,
         results=results,
         stage=stage,
         n_jobs=n_jobs,
@@ -105,83 +102,91 @@ def launch(
         seed=seed,
         study_name=study_name,
         resume=resume,
-        dry_run=dry_run,
         follow=follow,
-        extra={
-            "namespace": namespace,
-            "context": context,
-            "kubeconfig": kubeconfig,
-            "image": image,
-            "node_pool": node_pool,
-            "metrics_collector": check_collector(metrics_collector),
-            "scalarise": scalarise or None,
-            "algorithm": algorithm.value,
-            "config": config,
-            "cache_dir": cache_dir,
-            "threads": threads,
-            "runtime": runtime,
-        },
+        namespace=namespace,
+        context=context,
+        kubeconfig=kubeconfig,
+        image=image,
+        node_pool=node_pool,
+        metrics_collector=metrics_collector,
+        scalarise=scalarise,
+        algorithm=algorithm,
+        config=config,
+        cache_dir=cache_dir,
+        threads=threads,
+        runtime=runtime,
     )
-    if dry_run and name == "local":
-        for plan in plans:
-            for s in plan.stages:
-                argv = plan.trainer_command() + plan.trainer_args({}, epochs=s.epochs, seed=plan.seed)
-                print(f"{plan.target} {s.name}: {s.trials} trials x {s.epochs} epochs: {' '.join(argv)} --<param>=...")
+    if dry_run:
+        rendered = chosen.render(plans, options)
+        sys.stdout.write(rendered.text)
+        for line in rendered.notes:
+            note(line)
         return
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        for line in get_backend(name).launch(plans, options):
-            note(line)
+        launched = chosen.launch(plans, options)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if output is OutputFormat.table:
+        for line in launched.lines():
+            note(line)
+    else:
+        emit(launched.to_data(), output)
 
 
 def status(
     study: StudyArg,
     target: TargetAllOpt = "all",
     backend: BackendOpt = None,
+    stage: StageOpt = None,
+    preset: PresetOpt = None,
+    set_: SetOpt = None,
     results: ResultsOpt = None,
     study_name: StudyNameOpt = None,
-    preset: PresetOpt = None,
     namespace: NamespaceOpt = None,
     context: ContextOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    config: ConfigOpt = None,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """What is running or done: trials done of the budget, running, pruned, failed, best so far.
 
+    Select the run as `launch` did (--preset, --set, --study-name), so it is judged by its own budget.
+
     Examples:
         hpoctl status everest
-        hpoctl status everest --target M_24h -o json
+        hpoctl status everest --target M_24h --preset quick -o json
         hpoctl status everest --backend katib --namespace hpo
     """
-    plans = build_plans(load_study(study), target, presets=preset or [])
-    options = launch_options(results=results, study_name=study_name, extra={"namespace": namespace, "context": context})
-    rows = [row.as_row() for row in get_backend(backend_name(backend)).status(plans, options)]
-    emit(
-        rows,
-        output,
-        columns=[
-            "target",
-            "stage",
-            "state",
-            "trials_done",
-            "trials_budget",
-            "running",
-            "pruned",
-            "failed",
-            "best",
-            "detail",
-        ],
+    plans = select_plans(study, target, stage=stage, preset=preset, set_=set_)
+    chosen = chosen_backend(backend)
+    options = backend_options(
+        chosen,
+        results=results,
+        stage=stage,
+        study_name=study_name,
+        namespace=namespace,
+        context=context,
+        kubeconfig=kubeconfig,
+        config=config,
     )
+    rows = [row.as_row() for row in chosen.status(plans, options)]
+    columns = ["target", "stage", "state", "trials_done", "trials_budget", "running", "pruned", "failed", "best"]
+    emit(rows, output, columns=[*columns, "detail"])
 
 
 def cancel(
     study: StudyArg,
     target: TargetAllOpt = "all",
     backend: BackendOpt = None,
+    preset: PresetOpt = None,
+    set_: SetOpt = None,
     results: ResultsOpt = None,
+    study_name: StudyNameOpt = None,
     namespace: NamespaceOpt = None,
     context: ContextOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Stop what runs for a study, keeping every completed trial.
 
@@ -189,7 +194,64 @@ def cancel(
         hpoctl cancel everest --target M_24h
         hpoctl cancel everest --backend slurm
     """
-    plans = build_plans(load_study(study), target)
-    options = launch_options(results=results, extra={"namespace": namespace, "context": context})
-    for line in get_backend(backend_name(backend)).cancel(plans, options):
+    plans = select_plans(study, target, preset=preset, set_=set_)
+    chosen = chosen_backend(backend)
+    options = backend_options(
+        chosen,
+        results=results,
+        study_name=study_name,
+        namespace=namespace,
+        context=context,
+        kubeconfig=kubeconfig,
+        config=config,
+    )
+    for line in chosen.cancel(plans, options):
+        note(line)
+
+
+def delete(
+    study: StudyArg,
+    target: TargetOpt,
+    backend: BackendOpt = None,
+    stage: StageOpt = None,
+    preset: PresetOpt = None,
+    set_: SetOpt = None,
+    no_pull: Annotated[
+        bool, typer.Option("--no-pull", help="Delete without pulling the results first (their metrics are lost).")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    results: ResultsOpt = None,
+    namespace: NamespaceOpt = None,
+    context: ContextOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Delete what a backend created for a study (Katib: its Experiments), pulling the results first.
+
+    Katib keeps no metrics of a deleted Experiment, so the trials are pulled (as `hpoctl results pull`
+    does) before anything is deleted, unless --no-pull.
+
+    Examples:
+        hpoctl delete everest --target M_24h --backend katib -n hpo
+        hpoctl delete everest --target all --stage exploration --backend katib --yes
+        hpoctl delete mlp --target default --backend katib --no-pull --yes
+    """
+    plans = select_plans(study, target, stage=stage, preset=preset, set_=set_)
+    chosen = chosen_backend(backend)
+    options = backend_options(
+        chosen,
+        results=results,
+        stage=stage,
+        no_pull=no_pull,
+        namespace=namespace,
+        context=context,
+        kubeconfig=kubeconfig,
+        config=config,
+    )
+    if chosen.supports("delete") and not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("delete asks for confirmation: pass --yes when not at a terminal")
+        count = sum(len(p.stages) for p in plans)
+        typer.confirm(f"Delete up to {count} {chosen.name} stages of {plans[0].study}?", abort=True, err=True)
+    for line in chosen.delete(plans, options):
         note(line)

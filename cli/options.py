@@ -1,16 +1,21 @@
-"""Option aliases shared by the command groups, so every command spells them the same way, and the one
-builder of LaunchOptions from them."""
+"""Option aliases shared by the command groups, so every command spells them the same way; the one way a
+command selects its plans; and the one builder of a backend's options from them."""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from hpoctl.backends import LaunchOptions
+from hpoctl.backends import Backend, Options
+from hpoctl.backends.registry import backend_name, get_backend
+from hpoctl.catalog import load_study
 from hpoctl.cli.output import OutputFormat
+from hpoctl.plan import Plan, build_plans
 from hpoctl.results.layout import default_root
+from hpoctl.spec.loader import deep_merge, parse_set_overrides
 
 StudyArg = Annotated[str, typer.Argument(help="A built-in study (see `hpoctl studies list`) or a YAML file.")]
 TargetOpt = Annotated[str, typer.Option("--target", "-t", help="A target of the study, or `all`.")]
@@ -57,21 +62,49 @@ ScalariseOpt = Annotated[
 ]
 
 
+class AlgorithmChoice(str, Enum):
+    auto = "auto"
+    hpoctl_optuna = "hpoctl-optuna"
+    katib = "katib"
+
+
+AlgorithmOpt = Annotated[
+    AlgorithmChoice | None,
+    typer.Option(
+        "--algorithm",
+        help="katib: auto (hpoctl-optuna for several objectives, NSGA-II/MOTPE and continued stages, else Katib's "
+        "own; the default), hpoctl-optuna (every search stage), or katib (Katib's own only).",
+    ),
+]
+
+
 def results_root(flag: Path | None) -> Path:
     return flag or default_root()
 
 
-def launch_options(*, results: Path | None = None, extra: dict[str, Any] | None = None, **fields: Any) -> LaunchOptions:
-    """LaunchOptions from command-line values: options left unset (None) are left out of `extra`."""
-    return LaunchOptions(
-        results_dir=results_root(results),
-        **fields,
-        extra={k: v for k, v in (extra or {}).items() if v is not None},
-    )
+def select_plans(
+    study: str,
+    target: str,
+    *,
+    stage: str | None = None,
+    preset: list[str] | None = None,
+    set_: list[str] | None = None,
+    max_trials: int | None = None,
+) -> list[Plan]:
+    """The plans a command acts on: every command that takes a study selects them the same way (target, stage,
+    presets, --set overrides), so `status` after `launch --preset quick` judges the quick run by its own budget."""
+    overrides = parse_set_overrides(set_ or [])
+    if max_trials is not None:
+        overrides = deep_merge(overrides, {"limits": {"max_trials": max_trials}})
+    return build_plans(load_study(study), target, stage=stage, presets=preset or [], overrides=overrides)
 
 
-def kube_extra(
-    namespace: str | None = None, context: str | None = None, kubeconfig: Path | None = None, config: Path | None = None
-) -> dict[str, Any]:
-    """The LaunchOptions.extra keys that say which cluster and namespace (katib)."""
-    return {"namespace": namespace, "context": context, "kubeconfig": kubeconfig, "config": config}
+def chosen_backend(flag: str | None) -> Backend:
+    return get_backend(backend_name(flag))
+
+
+def backend_options(backend: Backend, *, results: Path | None = None, **values: Any) -> Options:
+    """The backend's typed options from command-line values (results folder: --results, else the default)."""
+    if isinstance(values.get("algorithm"), Enum):
+        values["algorithm"] = values["algorithm"].value
+    return backend.options(results_dir=results_root(results), **values)

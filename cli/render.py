@@ -1,16 +1,16 @@
-"""`hpoctl render`: the manifests a backend would apply, printed, validated, never applied."""
+"""`hpoctl render`: what a backend would run, printed and validated, never applied."""
 
 from __future__ import annotations
 
+import json
 import sys
 from enum import Enum
 from typing import Annotated
 
 import typer
 
-from hpoctl.catalog import load_study
-from hpoctl.cli.katib import check_collector
 from hpoctl.cli.options import (
+    AlgorithmOpt,
     CollectorOpt,
     ConfigOpt,
     ImageOpt,
@@ -22,15 +22,11 @@ from hpoctl.cli.options import (
     StageOpt,
     StudyArg,
     TargetOpt,
+    backend_options,
+    chosen_backend,
+    select_plans,
 )
 from hpoctl.cli.output import note
-from hpoctl.cli.suggestion import AlgorithmChoice, AlgorithmOpt
-from hpoctl.config import load_config
-from hpoctl.errors import UnknownNameError
-from hpoctl.plan import build_plans
-from hpoctl.spec.loader import parse_set_overrides
-
-RENDERERS = ("katib", "slurm")
 
 
 class ManifestFormat(str, Enum):
@@ -49,15 +45,18 @@ def render(
     node_pool: NodePoolOpt = None,
     metrics_collector: CollectorOpt = None,
     scalarise: ScalariseOpt = False,
-    algorithm: AlgorithmOpt = AlgorithmChoice.auto,
+    algorithm: AlgorithmOpt = None,
     seed: Annotated[int | None, typer.Option("--seed", help="The trainers' seed (default: the study's).")] = None,
     config: ConfigOpt = None,
-    backend: Annotated[str, typer.Option("--backend", "-b", help="katib or slurm (sbatch scripts).")] = "katib",
+    backend: Annotated[
+        str, typer.Option("--backend", "-b", help="katib (Experiments), slurm (sbatch scripts) or local (commands).")
+    ] = "katib",
     output: Annotated[ManifestFormat, typer.Option("--output", "-o", help="yaml (multi-document) or json.")] = (
         ManifestFormat.yaml
     ),
 ) -> None:
-    """Print the Katib Experiments of a study, one per target and stage, validated as Katib's webhook would.
+    """Print what a backend would run for a study, validated as that system would: by default the Katib
+    Experiments, one per target and stage, checked as Katib's webhook would.
 
     Nothing is applied; `kubectl apply -f -` could (a top-k stage's configurations, though, are filled in
     only by `hpoctl launch`, once the previous stage has finished). Notes go to stderr.
@@ -70,53 +69,24 @@ def render(
         hpoctl render mlp --target default --algorithm hpoctl-optuna
         hpoctl render everest --target all --backend slurm --stage exploration
     """
-    if backend not in RENDERERS:
-        raise UnknownNameError("renderer", backend, list(RENDERERS), where="--backend")
-    if backend == "slurm":
-        _render_slurm(study, target, stage, preset, set_, image, seed, config)
-        return
-    from hpoctl.katib.manifest_io import dump_manifests
-    from hpoctl.katib.render import RenderOptions, hpoctl_installation, render_experiments
-    from hpoctl.katib.validate import check_experiments
-
-    settings = load_config(config)
-    plans = build_plans(
-        load_study(study), target, stage=stage, presets=preset or [], overrides=parse_set_overrides(set_ or [])
+    plans = select_plans(study, target, stage=stage, preset=preset, set_=set_)
+    chosen = chosen_backend(backend)
+    options = backend_options(
+        chosen,
+        stage=stage,
+        seed=seed,
+        config=config,
+        namespace=namespace,
+        image=image,
+        node_pool=node_pool,
+        metrics_collector=metrics_collector,
+        scalarise=scalarise,
+        algorithm=algorithm,
     )
-    rendered = render_experiments(
-        plans,
-        RenderOptions(
-            namespace=namespace,
-            image=image,
-            node_pool=node_pool,
-            metrics_collector=check_collector(metrics_collector),  # type: ignore[arg-type]
-            scalarise=scalarise,
-            seed=seed,
-            config=settings,
-            algorithm=algorithm.value,
-        ),
-    )
-    check_experiments(
-        [r.manifest for r in rendered if not r.pending],
-        installation=hpoctl_installation(settings.katib.suggestions),
-        kubernetes_version=settings.katib.kubernetes_version,
-    )
-    for line in dict.fromkeys(n for r in rendered for n in r.notes):
-        note(f"note: {line}")
-    sys.stdout.write(dump_manifests([r.manifest for r in rendered], output.value))
-
-
-def _render_slurm(study, target, stage, preset, set_, image, seed, config) -> None:
-    """The sbatch scripts `hpoctl launch --backend slurm` would submit (results in $HPOCTL_RESULTS or ./results)."""
-    from hpoctl.backends import LaunchOptions
-    from hpoctl.results.layout import default_root
-    from hpoctl.slurm.backend import render_command
-
-    plans = build_plans(
-        load_study(study), target, stage=stage, presets=preset or [], overrides=parse_set_overrides(set_ or [])
-    )
-    extra = {k: v for k, v in {"image": image, "config": config}.items() if v is not None}
-    text, notes = render_command(plans, LaunchOptions(results_dir=default_root(), seed=seed, extra=extra))
-    for line in notes:
-        note(f"note: {line}")
-    sys.stdout.write(text)
+    rendered = chosen.render(plans, options)
+    for line in rendered.notes:
+        note(line)
+    if output is ManifestFormat.json:
+        sys.stdout.write(json.dumps(rendered.json_data(), indent=2) + "\n")
+    else:
+        sys.stdout.write(rendered.text)

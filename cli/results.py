@@ -1,4 +1,4 @@
-"""`hpoctl results show|compare`: read the results folders every backend writes."""
+"""`hpoctl results pull|show|compare`: bring a backend's trials into the one results layout, and read it."""
 
 from __future__ import annotations
 
@@ -7,10 +7,26 @@ from typing import Annotated, Any
 import typer
 
 from hpoctl.catalog import load_study
-from hpoctl.cli.options import OutputOpt, ResultsOpt, StudyArg, results_root
+from hpoctl.cli.options import (
+    BackendOpt,
+    ConfigOpt,
+    ContextOpt,
+    KubeconfigOpt,
+    NamespaceOpt,
+    OutputOpt,
+    PresetOpt,
+    ResultsOpt,
+    SetOpt,
+    StudyArg,
+    StudyNameOpt,
+    backend_options,
+    chosen_backend,
+    results_root,
+    select_plans,
+)
 from hpoctl.cli.output import OutputFormat, emit, format_cell, note
 from hpoctl.errors import UsageError
-from hpoctl.results.layout import results_dir
+from hpoctl.results.layout import target_dir
 
 app = typer.Typer(
     help="Best parameters, Pareto picks and cross-target comparisons of finished studies.", no_args_is_help=True
@@ -18,6 +34,45 @@ app = typer.Typer(
 
 TargetOpt = Annotated[str, typer.Option("--target", "-t", help="The target whose results to show.")]
 TopOpt = Annotated[int, typer.Option("--top", "-n", min=0, help="How many of the top trials to list.")]
+
+
+@app.command("pull")
+def pull(
+    study: StudyArg,
+    target: Annotated[str, typer.Option("--target", "-t", help="A target of the study, or `all`.")] = "all",
+    backend: BackendOpt = None,
+    preset: PresetOpt = None,
+    set_: SetOpt = None,
+    running: Annotated[bool, typer.Option("--running", help="katib: also record running trials (as RUNNING).")] = False,
+    results: ResultsOpt = None,
+    study_name: StudyNameOpt = None,
+    namespace: NamespaceOpt = None,
+    context: ContextOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Bring a study's trials into the results folder and rewrite its summary files (best_params.json,
+    trials.csv, pareto.json, plots): Katib's trials pulled from the cluster, a local or SLURM study re-read.
+
+    Examples:
+        hpoctl results pull everest --target M_24h --backend katib -n hpo
+        hpoctl results pull everest --backend slurm --results /scratch/hpo/results
+        hpoctl results pull everest --target M_24h --preset quick
+    """
+    plans = select_plans(study, target, preset=preset, set_=set_)
+    chosen = chosen_backend(backend)
+    options = backend_options(
+        chosen,
+        results=results,
+        study_name=study_name,
+        running=running,
+        namespace=namespace,
+        context=context,
+        kubeconfig=kubeconfig,
+        config=config,
+    )
+    for line in chosen.results(plans, options):
+        note(line)
 
 
 @app.command("show")
@@ -39,7 +94,7 @@ def show(
 
     if target == "all":
         raise UsageError("results show takes one target; `hpoctl results compare` shows them all")
-    loaded = load_results(results_dir(results_root(results), load_study(study).spec.name, target))
+    loaded = load_results(target_dir(results_root(results), load_study(study).spec.name, target))
     best = loaded.best
     data: dict[str, Any] = {
         "study": best["study"],

@@ -7,11 +7,10 @@ from typing import Annotated
 
 import typer
 
-from hpoctl.backends.local import target_dir
-from hpoctl.catalog import load_study
-from hpoctl.cli.options import OutputOpt, PresetOpt, ResultsOpt, StudyArg, TargetOpt, results_root
+from hpoctl.cli.options import OutputOpt, PresetOpt, ResultsOpt, SetOpt, StudyArg, TargetOpt, results_root, select_plans
 from hpoctl.cli.output import OutputFormat, emit
-from hpoctl.plan import build_plans
+from hpoctl.errors import UsageError
+from hpoctl.results.layout import target_dir
 from hpoctl.train_best import train_best as run_train_best
 
 
@@ -22,6 +21,7 @@ def train_best(
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Runs with seeds seed, seed+1, ...")] = 1,
     seed: Annotated[int | None, typer.Option("--seed", help="First seed (default: the study's).")] = None,
     preset: PresetOpt = None,
+    set_: SetOpt = None,
     results: ResultsOpt = None,
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Trainers' prepared-data cache.")] = None,
     output: OutputOpt = OutputFormat.table,
@@ -32,8 +32,10 @@ def train_best(
         hpoctl train-best everest --target M_24h --epochs 120 --repeats 3
         hpoctl train-best csi --target default -o json
     """
-    plan = build_plans(load_study(study), target, presets=preset or [])[0]
-    out_dir = target_dir(results_root(results), plan)
+    if target == "all":
+        raise UsageError("train-best takes one target")
+    (plan,) = select_plans(study, target, preset=preset, set_=set_)
+    out_dir = target_dir(results_root(results), plan.study, plan.target)
     summary = run_train_best(
         plan, out_dir, epochs=epochs, repeats=repeats, seed=plan.seed if seed is None else seed, cache_dir=cache_dir
     )

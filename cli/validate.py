@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
+from hpoctl.backends.registry import get_backend
 from hpoctl.catalog import load_study
-from hpoctl.cli.katib import validate_katib
+from hpoctl.cli.options import ConfigOpt
 from hpoctl.cli.output import note
 from hpoctl.errors import HpoctlError, ManyErrors
 from hpoctl.spec.study import semantic_warnings
@@ -19,6 +20,7 @@ def validate(
         bool,
         typer.Option("--katib", help="Also check as Katib's webhook would: studies rendered, or Experiment files."),
     ] = False,
+    config: ConfigOpt = None,
 ) -> None:
     """Validate study specs: one line per problem, naming the file, the field, the value and what is allowed.
 
@@ -31,7 +33,8 @@ def validate(
     for item in files:
         try:
             if katib:
-                note(validate_katib(item))
+                backend = get_backend("katib")
+                note(backend.validate(item, backend.options(config=config)))
                 continue
             spec = load_study(item).spec
         except HpoctlError as e:

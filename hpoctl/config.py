@@ -180,7 +180,7 @@ _SLURM_NAME = r"^[A-Za-z0-9][-A-Za-z0-9_.+]*$"
 SlurmName = Annotated[str, Field(pattern=_SLURM_NAME, max_length=128)]
 
 
-class SlurmOptions(_Strict):
+class SlurmJobSettings(_Strict):
     """Where and how SLURM array jobs run a study; each key may be overridden per study (`slurm.studies`)."""
 
     partition: SlurmName | None = Field(default=None, description="Partition of the jobs (default: the cluster's).")
@@ -251,16 +251,16 @@ class SlurmOptions(_Strict):
         return value
 
 
-class SlurmSettings(SlurmOptions):
+class SlurmSettings(SlurmJobSettings):
     """The SLURM backend's section: cluster settings, and per-study overrides of any of them."""
 
-    studies: dict[Annotated[str, Field(pattern=r"^[a-z0-9][-a-z0-9_]*$")], SlurmOptions] = Field(
+    studies: dict[Annotated[str, Field(pattern=r"^[a-z0-9][-a-z0-9_]*$")], SlurmJobSettings] = Field(
         default_factory=dict, description="Study name -> keys that override the ones above for that study."
     )
 
-    def for_study(self, study: str) -> SlurmOptions:
+    def for_study(self, study: str) -> SlurmJobSettings:
         """The settings for one study: its overrides (only the keys it sets) over the cluster's."""
-        base = SlurmOptions.model_validate(self.model_dump(exclude={"studies"}))
+        base = SlurmJobSettings.model_validate(self.model_dump(exclude={"studies"}))
         override = self.studies.get(study)
         if override is None:
             return base

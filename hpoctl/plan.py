@@ -61,6 +61,11 @@ class Plan(BaseModel):
         return len(self.objectives) > 1
 
     @property
+    def directions(self) -> list[str]:
+        """Optuna's direction of each objective, in order."""
+        return [objective.optimised_direction for objective in self.objectives]
+
+    @property
     def total_trials(self) -> int:
         return sum(stage.trials for stage in self.stages)
 

@@ -20,8 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpoctl.trainers.common.exit_codes import ExitCode
-from hpoctl.trainers.common.metrics_io import KATIB_STDOUT_REGEX
+from hpoctl.trainer_contract import KATIB_STDOUT_REGEX, ExitCode
 
 KATIB_METRIC = KATIB_STDOUT_REGEX  # what counts as a metric on a line, as Katib's StdOut collector reads it
 INTERRUPTED_EXIT = int(ExitCode.INTERRUPTED)

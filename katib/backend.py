@@ -12,14 +12,17 @@ running Experiment's trial counts.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from pathlib import Path
+from typing import Any
 
 from hpoctl import trial_record as rec
-from hpoctl.backends._base import Backend, LaunchOptions, TargetStatus
+from hpoctl.backends._base import Backend, Launched, Options, Rendered, StageStatus
+from hpoctl.catalog import load_study
 from hpoctl.config import HpoctlConfig, load_config
 from hpoctl.errors import BackendError, UsageError
 from hpoctl.katib import names
@@ -32,10 +35,11 @@ from hpoctl.katib.render import (
     TopKConfigs,
     hpoctl_installation,
     render_experiment,
+    render_experiments,
 )
 from hpoctl.katib.suggestion_settings import WarmStart, plan_warm_start
 from hpoctl.katib.validate import check_experiments
-from hpoctl.plan import Plan, StagePlan
+from hpoctl.plan import Plan, StagePlan, build_plans
 
 DONE, FAILED, RUNNING, QUEUED, MISSING = "done", "failed", "running", "queued", "not started"
 _STATES = {"Succeeded": DONE, "Failed": FAILED, "Restarting": RUNNING, "Running": RUNNING, "Created": QUEUED}
@@ -62,6 +66,44 @@ def experiment_state(experiment: dict[str, Any] | None) -> str:
     return MISSING if experiment is None else _STATES[experiment_condition(experiment)[0]]
 
 
+@dataclass(frozen=True)
+class KatibOptions(Options):
+    """The Katib backend's own settings: which cluster and namespace, how trials are rendered (image, node
+    pool, metrics collector, scalarising several objectives, the suggestion algorithm), what a pull keeps."""
+
+    namespace: str | None = None
+    context: str | None = None
+    kubeconfig: Path | None = None
+    image: str | None = None
+    node_pool: str | None = None
+    metrics_collector: str | None = None
+    scalarise: bool = False
+    algorithm: str = "auto"
+    running: bool = False
+    no_pull: bool = False
+
+    def __post_init__(self):
+        if self.metrics_collector is not None and self.metrics_collector not in ("stdout", "push"):
+            raise UsageError(f"--metrics-collector must be stdout or push, got {self.metrics_collector!r}")
+
+
+def _katib(options: Options) -> KatibOptions:
+    return options if isinstance(options, KatibOptions) else KatibOptions(**dataclasses.asdict(options))
+
+
+def _render_options(options: KatibOptions, config: HpoctlConfig, namespace: str | None) -> RenderOptions:
+    return RenderOptions(
+        namespace=namespace,
+        image=options.image,
+        node_pool=options.node_pool,
+        metrics_collector=options.metrics_collector,  # type: ignore[arg-type]
+        scalarise=options.scalarise,
+        seed=options.seed,
+        config=config,
+        algorithm=options.algorithm,
+    )
+
+
 @dataclass
 class _Context:
     api: KatibApi
@@ -70,7 +112,6 @@ class _Context:
     render: RenderOptions
     where: str
     checked_claims: set[str] = field(default_factory=set)
-    dry_run: list[dict[str, Any]] = field(default_factory=list)
 
 
 class KatibBackend(Backend):
@@ -78,6 +119,7 @@ class KatibBackend(Backend):
     pass an in-process fake); `config` replaces hpoctl's configuration file."""
 
     name = "katib"
+    options_type = KatibOptions
 
     def __init__(
         self,
@@ -87,7 +129,6 @@ class KatibBackend(Backend):
         config: HpoctlConfig | None = None,
         namespace: str = "default",
         echo: Callable[[str], None] | None = None,
-        out: TextIO | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         poll_seconds: float = 15.0,
@@ -96,78 +137,95 @@ class KatibBackend(Backend):
         self._config = config
         self._default_namespace = namespace
         self._echo = echo if echo is not None else (lambda line: print(line, file=sys.stderr, flush=True))
-        self._out = out
         self._sleep = sleep
         self._clock = clock
         self.poll_seconds = poll_seconds
 
-    def _context(self, options: LaunchOptions) -> _Context:
-        extra = options.extra
-        config = self._config or load_config(extra.get("config"))
+    def _context(self, options: Options) -> _Context:
+        options = _katib(options)
+        config = self._config or load_config(options.config)
         if self._custom is not None:
             connection = Connection(self._custom, self._core, self._default_namespace, "the cluster")
         else:
-            connection = connect(extra.get("kubeconfig"), extra.get("context"))
-        namespace = extra.get("namespace") or config.katib.namespace or connection.namespace
-        render = RenderOptions(
-            namespace=namespace,
-            image=extra.get("image"),
-            node_pool=extra.get("node_pool"),
-            metrics_collector=extra.get("metrics_collector"),
-            scalarise=bool(extra.get("scalarise")),
-            seed=options.seed,
-            config=config,
-            algorithm=extra.get("algorithm") or "auto",
-        )
+            connection = connect(options.kubeconfig, options.context)
+        namespace = options.namespace or config.katib.namespace or connection.namespace
+        render = _render_options(options, config, namespace)
         api = KatibApi(connection.custom, connection.core, where=connection.where)
         return _Context(api, namespace, config, render, connection.where)
 
     def _validate(self, rendered: Iterable[RenderedExperiment], context: _Context) -> None:
-        check_experiments(
-            [r.manifest for r in rendered if not r.pending],
-            installation=hpoctl_installation(context.config.katib.suggestions),
-            kubernetes_version=context.config.katib.kubernetes_version,
-        )
+        _check(rendered, context.config)
 
-    def launch(self, plans: list[Plan], options: LaunchOptions) -> list[str]:
+    def render(self, plans: list[Plan], options: Options) -> Rendered:
+        """Each target's Experiments, one per stage, validated as Katib's webhook would; no cluster is needed
+        (a top-k stage's configurations are filled in only by `launch`, once the previous stage has finished)."""
+        options = _katib(options)
+        config = self._config or load_config(options.config)
+        rendered = render_experiments(plans, _render_options(options, config, options.namespace))
+        _check(rendered, config)
+        manifests = [r.manifest for r in rendered]
+        notes = [f"note: {n}" for n in dict.fromkeys(n for r in rendered for n in r.notes)]
+        return Rendered(dump_manifests(manifests), manifests, notes, json.loads(dump_manifests(manifests, "json")))
+
+    def validate(self, item: str, options: Options) -> str:
+        """A file of Katib Experiments checked as Katib's webhook would, or a study rendered (every target and
+        stage) and checked the same way."""
+        from hpoctl.katib.manifest_io import load_manifests
+
+        config = self._config or load_config(options.config)
+        path = Path(item)
+        if path.suffix in (".yaml", ".yml", ".json") and path.is_file():
+            manifests = load_manifests(path.read_text(encoding="utf-8"), item)
+            experiments = [m for m in manifests if m.get("kind") == "Experiment"]
+            if experiments:
+                check_experiments(
+                    experiments,
+                    installation=hpoctl_installation(config.katib.suggestions),
+                    kubernetes_version=config.katib.kubernetes_version,
+                )
+                return f"{item}: {len(experiments)} Katib Experiments valid (as Katib's webhook checks them)"
+        rendered = self.render(build_plans(load_study(item), "all"), options)
+        count = len(rendered.documents)
+        return f"{item}: {count} Katib Experiments render and are valid (as Katib's webhook checks them)"
+
+    def launch(self, plans: list[Plan], options: Options) -> Launched:
         """Create each target's next due stage (never one that exists); with `follow`, poll until every
         target's last stage has finished (or `options.timeout` seconds have passed), launching each next
         stage as its previous one succeeds. `n_jobs` sets the Experiments' parallelTrialCount."""
         context = self._context(options)
         if options.n_jobs:
             plans = [_with_parallelism(plan, options.n_jobs) for plan in plans]
+        launched = Launched(self.name)
         rendered = {plan.target: [render_experiment(plan, s, context.render) for s in plan.stages] for plan in plans}
         self._validate([r for rs in rendered.values() for r in rs], context)
-        lines: list[str] = []
         for note in dict.fromkeys(n for rs in rendered.values() for r in rs if not r.pending for n in r.notes):
             self._echo(f"note: {note}")
         pending = {plan.target: plan for plan in plans}
-        last: dict[str, str] = {}
+        last: dict[str, _Step] = {}
         deadline = None if options.timeout is None else self._clock() + options.timeout
         while True:
             for target, plan in list(pending.items()):
-                line, finished = self._advance(plan, rendered[target], context, options.dry_run, options.resume)
-                if options.follow and last.get(target) != line:
-                    self._echo(line)
-                last[target] = line
-                if finished or not options.follow or options.dry_run:
-                    lines.append(line)
+                step = self._advance(plan, rendered[target], context, options.resume)
+                if options.follow and (target not in last or last[target].line != step.line):
+                    self._echo(step.line)
+                last[target] = step
+                if step.finished or not options.follow:
+                    launched.add(plan.study, target, step.stage, step.action, step.line)
                     del pending[target]
             if not pending:
                 break
             if deadline is not None and self._clock() >= deadline:
-                lines += [f"{last[t]}; stopped following after --timeout (the Experiments go on)" for t in pending]
+                for target, plan in pending.items():
+                    step = last[target]
+                    message = f"{step.line}; stopped following after --timeout (the Experiments go on)"
+                    launched.add(plan.study, target, step.stage, step.action, message)
                 break
             self._sleep(self.poll_seconds)
-        if context.dry_run:
-            (self._out or sys.stdout).write(dump_manifests(context.dry_run))
-        return lines
+        return launched
 
-    def _advance(
-        self, plan: Plan, rendered: list[RenderedExperiment], context: _Context, dry_run: bool, resume: bool = True
-    ) -> tuple[str, bool]:
-        """Create the target's next due stage; returns a line saying where it stands, and whether there is
-        nothing left to wait for (every stage done, or one failed)."""
+    def _advance(self, plan: Plan, rendered: list[RenderedExperiment], context: _Context, resume: bool = True) -> _Step:
+        """Create the target's next due stage; returns where it stands, and whether there is nothing left to
+        wait for (every stage done, or one failed)."""
         prefix = f"{plan.study}/{plan.target}"
         done: list[str] = []
         for item in rendered:
@@ -186,16 +244,21 @@ class KatibBackend(Backend):
                     continue
                 if state == FAILED:
                     message = experiment_condition(existing)[1]
-                    return (
+                    return _Step(
+                        stage.name,
+                        "failed",
                         f"{prefix}: {stage.name} failed ({message or 'see kubectl describe experiment'}): "
-                        f"{context.namespace}/{item.name}; delete it (hpoctl delete) to run it again",
+                        f"{context.namespace}/{item.name}; delete it (hpoctl delete --backend katib) to run it again",
                         True,
                     )
-                return f"{prefix}: {stage.name} {state}: {_progress(existing)} ({context.namespace}/{item.name})", False
+                line = f"{prefix}: {stage.name} {state}: {_progress(existing)} ({context.namespace}/{item.name})"
+                return _Step(stage.name, "running", line, False)
             if stage.mode == "top-k":
                 filled = self._fill_top_k(plan, stage, context)
                 if filled is None:
-                    return f"{prefix}: {stage.name} waits for {stage.previous!r} to finish", False
+                    return _Step(
+                        stage.name, "waiting", f"{prefix}: {stage.name} waits for {stage.previous!r} to finish"
+                    )
                 item = render_experiment(plan, stage, dataclasses.replace(context.render, top_k={stage.name: filled}))
                 self._validate([item], context)
             elif item.wants_warm_start:
@@ -207,23 +270,22 @@ class KatibBackend(Backend):
                 self._echo(
                     f"note: {prefix}: {stage.name} is warm-started with {warm.kept} trials of the earlier stages"
                 )
-            if dry_run:
-                context.dry_run.append(item.manifest)
-                return f"{prefix}: would create {stage.name} ({context.namespace}/{item.name})", True
             self._check_claims(context)
             try:
                 context.api.create_experiment(item.manifest)
             except BackendError as e:
                 if "already exists" not in str(e):
                     raise
-                return f"{prefix}: {stage.name} exists ({context.namespace}/{item.name}, created meanwhile)", False
+                line = f"{prefix}: {stage.name} exists ({context.namespace}/{item.name}, created meanwhile)"
+                return _Step(stage.name, "running", line)
             trials = item.manifest["spec"]["maxTrialCount"]
-            return (
+            return _Step(
+                stage.name,
+                "created",
                 f"{prefix}: created {stage.name} ({context.namespace}/{item.name}, {trials} trials x "
                 f"{stage.epochs} epochs)",
-                False,
             )
-        return f"{prefix}: done ({', '.join(done)})", True
+        return _Step(None, "done", f"{prefix}: done ({', '.join(done)})", True)
 
     def _check_owner(self, existing: dict[str, Any], plan: Plan, item: RenderedExperiment) -> None:
         annotations = (existing.get("metadata") or {}).get("annotations") or {}
@@ -287,7 +349,7 @@ class KatibBackend(Backend):
                 pulled += read_trials(plan, experiment, trials)
         return plan_warm_start(plan, pulled, scalarise=context.render.scalarise)
 
-    def status(self, plans: list[Plan], options: LaunchOptions) -> list[TargetStatus]:
+    def status(self, plans: list[Plan], options: Options) -> list[StageStatus]:
         context = self._context(options)
         rows = []
         for plan in plans:
@@ -303,9 +365,9 @@ class KatibBackend(Backend):
 
     def _status_row(
         self, plan: Plan, stage: StagePlan, experiment: dict[str, Any] | None, namespace: str, name: str
-    ) -> TargetStatus:
+    ) -> StageStatus:
         if experiment is None:
-            return TargetStatus(plan.study, plan.target, stage.name, MISSING, 0, stage.trials, detail=name)
+            return StageStatus(plan.study, plan.target, stage.name, MISSING, 0, stage.trials, detail=name)
         status = experiment.get("status") or {}
         spec = experiment.get("spec") or {}
         condition, message = experiment_condition(experiment)
@@ -318,7 +380,7 @@ class KatibBackend(Backend):
         if values and all(v is not None for v in values):
             best = values[0] if len(values) == 1 else values  # type: ignore[assignment]
         failed = sum(int(status.get(k) or 0) for k in ("trialsFailed", "trialsKilled", "trialMetricsUnavailable"))
-        return TargetStatus(
+        return StageStatus(
             plan.study,
             plan.target,
             stage.name,
@@ -332,9 +394,11 @@ class KatibBackend(Backend):
             detail=f"{namespace}/{name}" + (f": {message}" if condition in ("Failed",) and message else ""),
         )
 
-    def pull(self, plans: list[Plan], options: LaunchOptions, *, include_running: bool = False) -> list[str]:
-        """`hpoctl results pull`: every target's trials into its results folder."""
+    def results(self, plans: list[Plan], options: Options) -> list[str]:
+        """`hpoctl results pull`: every target's trials into its results folder (with `running`, the running
+        trials too, as RUNNING)."""
         context = self._context(options)
+        include_running = _katib(options).running
         return [
             pull_results(
                 plan,
@@ -347,7 +411,7 @@ class KatibBackend(Backend):
             for plan in plans
         ]
 
-    def cancel(self, plans: list[Plan], options: LaunchOptions) -> list[str]:
+    def cancel(self, plans: list[Plan], options: Options) -> list[str]:
         """Katib cannot pause an Experiment: cancel pulls the target's results (keeping every finished
         trial), then deletes its unfinished Experiments, which stops their trials."""
         context = self._context(options)
@@ -369,10 +433,11 @@ class KatibBackend(Backend):
                 lines.append(f"{plan.study}/{plan.target}: cancelled {context.namespace}/{name}")
         return lines
 
-    def delete(self, plans: list[Plan], options: LaunchOptions, *, pull: bool = True) -> list[str]:
+    def delete(self, plans: list[Plan], options: Options) -> list[str]:
         """Delete the plans' Experiments (their stages), pulling each target's results first unless
-        `pull=False`: Katib keeps no metrics of a deleted Experiment."""
+        `no_pull`: Katib keeps no metrics of a deleted Experiment."""
         context = self._context(options)
+        pull = not _katib(options).no_pull
         lines = []
         for plan in plans:
             wanted = [names.experiment_name(plan.study, plan.target, s.name) for s in plan.stages]
@@ -394,7 +459,7 @@ class KatibBackend(Backend):
     def budget(
         self,
         plans: list[Plan],
-        options: LaunchOptions,
+        options: Options,
         *,
         max_trials: int | None = None,
         parallel: int | None = None,
@@ -449,7 +514,7 @@ class KatibBackend(Backend):
             lines.append(f"{plan.study}/{plan.target}: {where}: {changes}")
         return lines
 
-    def _budget_target(self, plan: Plan, options: LaunchOptions, context: _Context) -> tuple[str, dict[str, Any]]:
+    def _budget_target(self, plan: Plan, options: Options, context: _Context) -> tuple[str, dict[str, Any]]:
         candidates = []
         for stage in plan.stages:
             name = names.experiment_name(plan.study, plan.target, stage.name)
@@ -468,6 +533,24 @@ class KatibBackend(Backend):
                 f"{plan.study}/{plan.target}: no running Experiment in {context.namespace}; name one with --stage"
             )
         return running[0]
+
+
+@dataclass(frozen=True)
+class _Step:
+    """Where a target stands after one look at its Experiments: the stage, the action, the line for the user."""
+
+    stage: str | None
+    action: str
+    line: str
+    finished: bool = False
+
+
+def _check(rendered: Iterable[RenderedExperiment], config: HpoctlConfig) -> None:
+    check_experiments(
+        [r.manifest for r in rendered if not r.pending],
+        installation=hpoctl_installation(config.katib.suggestions),
+        kubernetes_version=config.katib.kubernetes_version,
+    )
 
 
 def _with_parallelism(plan: Plan, parallelism: int) -> Plan:

@@ -30,11 +30,11 @@ from hpoctl.katib import names
 from hpoctl.katib.objectives import ERROR_SUFFIX
 from hpoctl.katib.parameters import CONFIG_PARAMETER, decode_assignments, decode_config
 from hpoctl.plan import Plan
+from hpoctl.results import layout
 from hpoctl.sampling import distribution, optuna_choice
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # as the local backend: hpoctl reports, not Optuna
 
-STORAGE_FILE = "study.db"
 ORDER_ATTR = "katib:order"  # system attribute: [stage index, creation time], to keep trials in order across pulls
 BACKEND = "katib"
 _FINAL = ("EarlyStopped", "Failed", "Killed", "MetricsUnavailable", "Succeeded")
@@ -295,10 +295,6 @@ def _state(trial: PulledTrial, values: list[float | None], attrs: dict[str, Any]
     return TrialState.RUNNING, None
 
 
-def storage_url(out_dir: Path) -> str:
-    return f"sqlite:///{(out_dir / STORAGE_FILE).resolve()}"
-
-
 def build_study(
     plan: Plan,
     pulled: list[PulledTrial],
@@ -330,7 +326,7 @@ def build_study(
             kept = [t for t in trials if t.state.is_finished() and t.user_attrs.get(rec.KATIB_TRIAL) not in present]
             optuna.delete_study(study_name=name, storage=storage)
     study = optuna.create_study(
-        study_name=name, storage=storage, directions=[o.optimised_direction for o in plan.objectives]
+        study_name=name, storage=storage, directions=plan.directions
     )
     study.set_user_attr(rec.STUDY_ATTR_PLAN, plan.to_data())
     for trial in frozen_trials(plan, pulled, include_running=include_running, kept=kept, old_names=old_names):
@@ -377,9 +373,9 @@ def pull_results(
     for experiment in experiments:
         trials = api.list_trials(namespace, experiment["metadata"]["name"])
         pulled += read_trials(plan, experiment, trials)
-    out_dir = Path(results_dir) / plan.study / plan.target
+    out_dir = layout.target_dir(results_dir, plan.study, plan.target)
     out_dir.mkdir(parents=True, exist_ok=True)
-    study = build_study(plan, pulled, storage_url(out_dir), include_running=include_running)
+    study = build_study(plan, pulled, layout.sqlite_url(out_dir), include_running=include_running)
     seeds = sorted({t.seed for t in pulled if t.seed is not None})
     provenance = collect_provenance(plan, started, dt.datetime.now(dt.timezone.utc), {"trainer": seeds})
     provenance["backend"] = BACKEND

@@ -4,7 +4,7 @@
     backend      SlurmBackend: launch (sbatch, chained with afterok), status (squeue, sacct), cancel (scancel)
     worker       `hpoctl worker`: one array task's ask/run/tell loop on the target's shared study
     coordination which process runs a trial; failing the trials of dead workers
-    storage      the shared study (a journal file in the results folder, or an RDB URL), results writing
+    storage      writing the results of a study its workers share, one writer at a time
     scheduler    the SLURM commands, their errors as one line
     jobs, layout the job record and where things live in the results folder
 
@@ -25,8 +25,6 @@ _EXPORTS = {
     "run_worker": "hpoctl.slurm.worker",
     "Owner": "hpoctl.slurm.coordination",
     "SharedStudyCoordinator": "hpoctl.slurm.coordination",
-    "open_storage": "hpoctl.slurm.storage",
-    "load_journal_study": "hpoctl.slurm.storage",
     "refresh_results": "hpoctl.slurm.storage",
 }
 __all__ = sorted(_EXPORTS)

@@ -7,41 +7,58 @@ out, and trials of workers that died are failed as interrupted so the next worke
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from hpoctl.backends._base import Backend, LaunchOptions, TargetStatus
-from hpoctl.config import SlurmOptions, load_config
+from hpoctl.backends._base import Backend, Launched, Options, Rendered, StageStatus
+from hpoctl.config import SlurmJobSettings, load_config
 from hpoctl.errors import BackendError, UnknownNameError
 from hpoctl.plan import Plan
+from hpoctl.results import layout
+from hpoctl.results.ranking import best_so_far
 from hpoctl.runner import stage_counts
 from hpoctl.slurm import scheduler
 from hpoctl.slurm import storage as shared
 from hpoctl.slurm.coordination import SharedStudyCoordinator
 from hpoctl.slurm.jobs import JobBook, JobRecord, launch_lock, read_jobs, write_jobs
-from hpoctl.slurm.layout import journal_path, target_dir, task_logs
+from hpoctl.slurm.layout import task_logs
 from hpoctl.slurm.render import RUNTIMES, RenderOptions, StageJob, render_stage, render_study
 from hpoctl.slurm.scheduler import TaskState
 
 FAILED_STATES = frozenset({"FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED"})
 
 
-def settings_for(study: str, options: LaunchOptions) -> SlurmOptions:
+@dataclass(frozen=True)
+class SlurmOptions(Options):
+    """The SLURM backend's own settings: the container runtime and image (the configuration's `slurm:` section
+    gives the rest)."""
+
+    runtime: str | None = None
+    image: str | None = None
+
+
+def _slurm(options: Options) -> SlurmOptions:
+    return options if isinstance(options, SlurmOptions) else SlurmOptions(**dataclasses.asdict(options))
+
+
+def settings_for(study: str, options: Options) -> SlurmJobSettings:
     """hpoctl's configuration file's `slurm:` section with the study's overrides (`slurm.studies.<study>`)."""
-    return load_config(options.extra.get("config")).slurm.for_study(study)
+    return load_config(options.config).slurm.for_study(study)
 
 
-def render_options(plans: Sequence[Plan], options: LaunchOptions) -> RenderOptions:
-    runtime = options.extra.get("runtime")
-    if runtime is not None and runtime not in RUNTIMES:
-        raise UnknownNameError("container runtime", runtime, list(RUNTIMES), where="--runtime")
+def render_options(plans: Sequence[Plan], options: Options) -> RenderOptions:
+    options = _slurm(options)
+    if options.runtime is not None and options.runtime not in RUNTIMES:
+        raise UnknownNameError("container runtime", options.runtime, list(RUNTIMES), where="--runtime")
     return RenderOptions(
         results_dir=Path(options.results_dir).resolve(),
         settings=settings_for(plans[0].study, options),
-        runtime=runtime,
-        image=options.extra.get("image"),
+        runtime=options.runtime,
+        image=options.image,
         workers=options.n_jobs,
         seed=options.seed,
         study_name=options.study_name,
@@ -49,7 +66,9 @@ def render_options(plans: Sequence[Plan], options: LaunchOptions) -> RenderOptio
 
 
 def storage_for(plan: Plan, render: RenderOptions) -> str:
-    return render.settings.storage or str(journal_path(render.results_dir, plan.study, plan.target))
+    return render.settings.storage or str(
+        layout.target_dir(render.results_dir, plan.study, plan.target) / layout.JOURNAL_FILE
+    )
 
 
 def render_text(jobs: Sequence[StageJob]) -> str:
@@ -59,34 +78,45 @@ def render_text(jobs: Sequence[StageJob]) -> str:
 
 class SlurmBackend(Backend):
     name = "slurm"
+    options_type = SlurmOptions
 
-    def launch(self, plans: list[Plan], options: LaunchOptions) -> list[str]:
+    def render(self, plans: list[Plan], options: Options) -> Rendered:
+        """The sbatch scripts of the plans' stages, and the sbatch command each would be submitted with."""
+        jobs = render_study(plans, render_options(plans, options))
+        notes = [f"note: {n}" for n in dict.fromkeys(n for j in jobs for n in j.notes)]
+        for job in jobs:
+            after = f" --dependency=afterok:<{job.previous} job>" if job.previous else ""
+            size = f"{_count(len(job.targets), 'target')} x {_count(job.workers, 'worker')}"
+            notes.append(f"{job.study}/{job.stage}: would run sbatch --parsable{after} for {size} (dry run)")
+        documents = [{"study": j.study, "stage": j.stage, "targets": list(j.targets), "script": j.script} for j in jobs]
+        return Rendered(render_text(jobs), documents, notes)
+
+    def launch(self, plans: list[Plan], options: Options) -> Launched:
         render = render_options(plans, options)
-        if options.dry_run:
-            jobs = render_study(plans, render)
-            sys.stdout.write(render_text(jobs))
-            lines = [f"note: {n}" for n in dict.fromkeys(n for j in jobs for n in j.notes)]
-            for job in jobs:
-                after = f" --dependency=afterok:<{job.previous} job>" if job.previous else ""
-                size = f"{_count(len(job.targets), 'target')} x {_count(job.workers, 'worker')}"
-                lines.append(f"{job.study}/{job.stage}: would run sbatch --parsable{after} for {size} (dry run)")
-            return lines
         scheduler.require("sbatch")
         study = plans[0].study
         with launch_lock(render.results_dir, study):
             return self._submit(plans, render)
 
-    def _submit(self, plans: list[Plan], render: RenderOptions) -> list[str]:
+    def _submit(self, plans: list[Plan], render: RenderOptions) -> Launched:
         study = plans[0].study
         book = read_jobs(render.results_dir, study)
         states = scheduler.task_states([j.job_id for j in book.jobs])
-        lines: list[str] = []
+        lines = Launched(self.name)
         done: dict[tuple[str, str], bool] = {}
         for plan in plans:
-            opened = shared.create_study(plan, storage_for(plan, render), name=render.study_name)
-            lost = SharedStudyCoordinator(target_dir(render.results_dir, study, plan.target) / ".top-k").reap(opened)
+            opened = layout.create_study(plan, storage_for(plan, render), name=render.study_name)
+            lost = SharedStudyCoordinator(layout.target_dir(render.results_dir, study, plan.target) / ".top-k").reap(
+                opened
+            )
             if lost:
-                lines.append(f"{study}/{plan.target}: {lost} trials of stopped workers will be re-run")
+                lines.add(
+                    study,
+                    plan.target,
+                    None,
+                    "resumed",
+                    f"{study}/{plan.target}: {lost} trials of stopped workers will be re-run",
+                )
             for stage in plan.stages:
                 done[plan.target, stage.name] = stage_counts(opened, stage.name).counted >= stage.trials
         stale = [j for j in book.jobs if _never_runs(states.get(j.job_id, {}))]
@@ -98,7 +128,9 @@ class SlurmBackend(Backend):
         for stage in plans[0].stages:
             need = [p for p in plans if not done[p.target, stage.name]]
             if not need:
-                lines.append(f"{study}/{stage.name}: done for {_names(p.target for p in plans)}")
+                message = f"{study}/{stage.name}: done for {_names(p.target for p in plans)}"
+                for p in plans:
+                    lines.add(study, p.target, stage.name, "done", message)
                 continue
             active = [
                 j for j in book.jobs if j.stage == stage.name and _active(states.get(j.job_id, {})) and j not in stale
@@ -108,7 +140,9 @@ class SlurmBackend(Backend):
                 if any(p.target in job.targets for p in need):
                     current.setdefault(stage.name, []).append(job)
                     summary = _state_summary(job, states.get(job.job_id, {}))
-                    lines.append(f"{study}/{stage.name}: job {job.job_id} is {summary}; not submitted again")
+                    message = f"{study}/{stage.name}: job {job.job_id} is {summary}; not submitted again"
+                    for target in (p.target for p in need if p.target in job.targets):
+                        lines.add(study, target, stage.name, "running", message)
             todo = [p for p in need if p.target not in covered]
             if not todo:
                 continue
@@ -118,10 +152,12 @@ class SlurmBackend(Backend):
             write_jobs(render.results_dir, book)
             current.setdefault(stage.name, []).append(record)
             after = f" after job {', '.join(dependency)}" if dependency else ""
-            lines.append(
+            message = (
                 f"{study}/{stage.name}: submitted job {record.job_id}{after}: {_count(len(todo), 'target')} x "
                 f"{_count(record.workers, 'worker')} ({_names(p.target for p in todo)})"
             )
+            for p in todo:
+                lines.add(study, p.target, stage.name, "submitted", message)
         return lines
 
     @staticmethod
@@ -145,7 +181,7 @@ class SlurmBackend(Backend):
         job = render_stage(plans, stage, render)
         job.log_dir.mkdir(parents=True, exist_ok=True)  # sbatch does not create the folders of --output
         for plan in plans:
-            target_dir(render.results_dir, plan.study, plan.target).mkdir(parents=True, exist_ok=True)
+            layout.target_dir(render.results_dir, plan.study, plan.target).mkdir(parents=True, exist_ok=True)
         pending = job.log_dir / "pending.sbatch"
         pending.write_text(job.script, encoding="utf-8")
         job_id = scheduler.sbatch(pending, dependency=dependency, what=f"the {job.study}/{stage} job")
@@ -161,9 +197,7 @@ class SlurmBackend(Backend):
             dependency=dependency,
         )
 
-    def status(self, plans: list[Plan], options: LaunchOptions) -> list[TargetStatus]:
-        from hpoctl.backends.local import best_so_far
-
+    def status(self, plans: list[Plan], options: Options) -> list[StageStatus]:
         render = render_options(plans, options)
         study = plans[0].study
         book = read_jobs(render.results_dir, study)
@@ -177,17 +211,17 @@ class SlurmBackend(Backend):
             jobs = _latest_per_stage(book.for_target(plan.target))
             tasks = {j.job_id: _target_tasks(j, plan.target, states.get(j.job_id, {})) for j in jobs}
             detail = unknown or "; ".join(_task_summary(j, tasks[j.job_id]) for j in jobs)
-            opened = shared.load_study(storage_for(plan, render), plan, render.study_name)
+            opened = layout.load_study(storage_for(plan, render), plan, render.study_name)
             every = [t for ts in tasks.values() for t in ts]
             if opened is None:
                 state = "queued" if any(t.active for t in every) else "not started"
-                rows.append(TargetStatus(study, plan.target, None, state, 0, plan.total_trials, detail=detail))
+                rows.append(StageStatus(study, plan.target, None, state, 0, plan.total_trials, detail=detail))
                 continue
             counts = {s.name: stage_counts(opened, s.name) for s in plan.stages}
             finished = sum(min(c.counted, s.trials) for s, c in zip(plan.stages, counts.values(), strict=True))
             current = next((s.name for s in plan.stages if counts[s.name].counted < s.trials), None)
             rows.append(
-                TargetStatus(
+                StageStatus(
                     study,
                     plan.target,
                     current or plan.stages[-1].name,
@@ -197,15 +231,30 @@ class SlurmBackend(Backend):
                     running=sum(c.running for c in counts.values()),
                     failed=sum(c.failed for c in counts.values()),
                     pruned=sum(c.pruned for c in counts.values()),
-                    best=best_so_far(opened, plan),
+                    best=best_so_far(opened, plan.multi_objective),
                     detail=detail,
                 )
             )
             if not render.settings.storage:
-                _refresh(target_dir(render.results_dir, study, plan.target))
+                _refresh(layout.target_dir(render.results_dir, study, plan.target))
         return rows
 
-    def cancel(self, plans: list[Plan], options: LaunchOptions) -> list[str]:
+    def results(self, plans: list[Plan], options: Options) -> list[str]:
+        """Each target's summary files rewritten from the study its workers share (plots included)."""
+        render = render_options(plans, options)
+        lines = []
+        for plan in plans:
+            out_dir = layout.target_dir(render.results_dir, plan.study, plan.target)
+            opened = layout.load_study(storage_for(plan, render), plan, render.study_name)
+            if opened is None:
+                lines.append(f"{plan.study}/{plan.target}: no study in {storage_for(plan, render)}; launch it first")
+                continue
+            written = shared.write_results(opened, plan, out_dir, seed=render.seed)
+            state = "results in" if written else "another process is writing the results in"
+            lines.append(f"{plan.study}/{plan.target}: {len(opened.trials)} trials; {state} {out_dir}")
+        return lines
+
+    def cancel(self, plans: list[Plan], options: Options) -> list[str]:
         render = render_options(plans, options)
         study = plans[0].study
         book = read_jobs(render.results_dir, study)
@@ -262,13 +311,6 @@ def task_log_paths(
         valid = sorted({i for j in jobs for i in j.task_ids(plan.target)})
         raise UnknownNameError("array task", str(task), [str(i) for i in valid], where=f"{plan.study}/{plan.target}")
     return found
-
-
-def render_command(plans: Sequence[Plan], options: LaunchOptions) -> tuple[str, list[str]]:
-    """`hpoctl render --backend slurm`: the scripts of the plans' stages, and notes for stderr."""
-    render = render_options(plans, options)
-    jobs = render_study(plans, render)
-    return render_text(jobs), list(dict.fromkeys(n for j in jobs for n in j.notes))
 
 
 def _refresh(out_dir: Path) -> None:

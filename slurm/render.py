@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpoctl.config import SlurmOptions
+from hpoctl.config import SlurmJobSettings
 from hpoctl.errors import HpoctlError
 from hpoctl.plan import Plan, StagePlan
-from hpoctl.slurm.layout import JOURNAL_FILE, log_dir
+from hpoctl.results.layout import JOURNAL_FILE
+from hpoctl.slurm.layout import log_dir
 
 RUNTIMES = ("apptainer", "singularity", "none")
 INTERRUPTED_EXIT = 75  # the worker's exit when stopped by a signal with trials left (EX_TEMPFAIL): requeue
@@ -50,7 +51,7 @@ class RenderOptions:
     and the cluster settings; `runtime`, `image` and `workers` override the settings (launch's flags)."""
 
     results_dir: Path
-    settings: SlurmOptions = field(default_factory=SlurmOptions)
+    settings: SlurmJobSettings = field(default_factory=SlurmJobSettings)
     runtime: str | None = None
     image: str | None = None
     workers: int | None = None
@@ -184,7 +185,7 @@ def stage_workers(plan: Plan, stage: StagePlan, configured: int | None) -> int:
     return max(1, min(configured or plan.limits.parallelism, stage.trials))
 
 
-def sbatch_options(plan: Plan, stage: StagePlan, settings: SlurmOptions, *, tasks: int, logs: Path) -> list[str]:
+def sbatch_options(plan: Plan, stage: StagePlan, settings: SlurmJobSettings, *, tasks: int, logs: Path) -> list[str]:
     """The `#SBATCH` options, sorted by name and shell-quoted."""
     gpu = plan.resources.gpu
     partition = settings.cpu_partition if gpu == 0 and settings.cpu_partition else settings.partition
@@ -220,7 +221,7 @@ def sbatch_options(plan: Plan, stage: StagePlan, settings: SlurmOptions, *, task
     return [f"--{k}" if v is None else f"--{k}={shlex.quote(v)}" for k, v in sorted(options.items())]
 
 
-def time_limit(plan: Plan, stage: StagePlan, settings: SlurmOptions) -> int | None:
+def time_limit(plan: Plan, stage: StagePlan, settings: SlurmJobSettings) -> int | None:
     """Seconds of --time: the stage's timeout, else the study's limits.timeout, capped by slurm.time_limit."""
     wanted = stage.timeout or plan.limits.timeout
     if wanted is None:

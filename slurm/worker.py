@@ -17,11 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hpoctl.plan import Plan
+from hpoctl.results import layout
 from hpoctl.runner import StageRunner, TrialEvent, stage_counts
 from hpoctl.sampling import build_pruner, build_sampler
 from hpoctl.slurm import storage as shared
 from hpoctl.slurm.coordination import SharedStudyCoordinator
-from hpoctl.slurm.layout import target_dir
 from hpoctl.slurm.render import INTERRUPTED_EXIT
 
 SEED_STRIDE = 7919  # sampler seeds of the workers of one target differ by this, so they do not propose alike
@@ -56,8 +56,8 @@ def run_worker(
 ) -> int:
     """Run trials of `stage_name` until its budget is met; 0 when it is, INTERRUPTED_EXIT when stopped by a signal."""
     stage = plan.stage(stage_name)
-    out_dir = target_dir(results_dir, plan.study, plan.target)
-    storage = storage or str(out_dir / shared.JOURNAL_FILE)
+    out_dir = layout.target_dir(results_dir, plan.study, plan.target)
+    storage = storage or str(out_dir / layout.JOURNAL_FILE)
     started = dt.datetime.now(dt.timezone.utc)
     stop = stop_event or threading.Event()
     stopped_by: list[str] = []
@@ -68,11 +68,11 @@ def run_worker(
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        existing = shared.load_study(storage, plan, study_name)
+        existing = layout.load_study(storage, plan, study_name)
         held = len(existing.get_trials(deepcopy=False)) if existing is not None else 0
         base_seed = plan.algorithm.settings.get("seed", plan.seed if seed is None else seed)
         sampler = build_sampler(plan, seed=base_seed + held + SEED_STRIDE * worker, parallel=True)
-        study = shared.create_study(plan, storage, name=study_name, sampler=sampler, record_plan=False)
+        study = layout.create_study(plan, storage, name=study_name, sampler=sampler, record_plan=False)
         study.pruner = build_pruner(plan, stage)
         coordinator = SharedStudyCoordinator(out_dir / ".top-k", poll_s=poll_s)
         lost = coordinator.reap(study)

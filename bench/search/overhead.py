@@ -1,6 +1,6 @@
 """Milliseconds the sampler costs a trial (ask, suggest, tell) once a study holds 100, 1,000 and 2,000 trials,
 in each storage hpoctl uses: in memory (hpoctl-optuna's per-call view), the journal file (SLURM workers,
-`hpoctl.slurm.storage.open_storage`) and SQLite (the local backend, `hpoctl.backends.local.open_storage`)."""
+`hpoctl.results.layout.open_journal`) and SQLite (the local backend, `hpoctl.results.layout.open_sqlite`)."""
 
 from __future__ import annotations
 
@@ -24,13 +24,11 @@ STORAGES = ("memory", "journal", "sqlite")
 def _storage(kind: str, folder: Path):
     if kind == "memory":
         return None
+    from hpoctl.results import layout
+
     if kind == "journal":
-        from hpoctl.slurm.storage import open_storage
-
-        return open_storage(folder / "study.journal")
-    from hpoctl.backends.local import open_storage
-
-    return open_storage(folder)
+        return layout.open_journal(folder / layout.JOURNAL_FILE)
+    return layout.open_sqlite(folder)
 
 
 def ms_per_trial(

@@ -4,9 +4,11 @@ the study in an SQLite file in the results folder (`results/<study>/<target>/stu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
 import os
+import shlex
 import threading
 import time
 from collections.abc import Iterator
@@ -14,66 +16,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from optuna.trial import TrialState
-from sqlalchemy import event
 
-from hpoctl import trial_record as rec
-from hpoctl.backends._base import Backend, LaunchOptions, TargetStatus
+from hpoctl.backends._base import Backend, Launched, Options, Rendered, StageStatus
 from hpoctl.errors import BackendError, HpoctlError
 from hpoctl.plan import Plan
 from hpoctl.progress import Progress
+from hpoctl.results import layout
+from hpoctl.results.ranking import best_so_far
 from hpoctl.runner import StageRunner, fail_interrupted, stage_counts
-from hpoctl.sampling import build_pruner, build_sampler, directions
+from hpoctl.sampling import build_pruner, build_sampler
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-STORAGE_FILE = "study.db"
-LOCK_FILE = ".launch.lock"
 
 
 class Interrupted(HpoctlError):
     exit_code = 130
 
 
-def target_dir(results_dir: Path, plan: Plan) -> Path:
-    return results_dir / plan.study / plan.target
-
-
-def storage_url(out_dir: Path) -> str:
-    return f"sqlite:///{(out_dir / STORAGE_FILE).resolve()}"
-
-
-def open_storage(out_dir: Path) -> optuna.storages.RDBStorage:
-    """The study's SQLite storage. A generous busy timeout lets trials finishing at once in several threads
-    wait rather than fail; WAL with synchronous=NORMAL commits without an fsync each time and still survives
-    a killed process (only a power cut can lose the last commits)."""
-    storage = optuna.storages.RDBStorage(storage_url(out_dir), engine_kwargs={"connect_args": {"timeout": 60}})
-    event.listen(storage.engine, "connect", _sqlite_pragmas)
-    storage.engine.dispose()  # connections opened before the listener reconnect with the pragmas
-    return storage
-
-
-def _sqlite_pragmas(connection, _record) -> None:
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
 def load_study(out_dir: Path, plan: Plan, study_name: str | None = None) -> optuna.Study | None:
-    if not (out_dir / STORAGE_FILE).exists():
-        return None
-    name = study_name or rec.optuna_study_name(plan.study, plan.target)
-    try:
-        return optuna.load_study(study_name=name, storage=open_storage(out_dir))
-    except KeyError:
-        return None
+    return layout.load_study(out_dir, plan, study_name)
 
 
 @contextlib.contextmanager
 def target_lock(out_dir: Path) -> Iterator[None]:
     """One launch per results folder at a time; the lock dies with the process that holds it."""
-    with open(out_dir / LOCK_FILE, "a+") as handle:
+    with open(out_dir / layout.LAUNCH_LOCK, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as e:
@@ -91,7 +58,7 @@ def target_lock(out_dir: Path) -> Iterator[None]:
 
 
 def lock_holder(out_dir: Path) -> int | None:
-    path = out_dir / LOCK_FILE
+    path = out_dir / layout.LAUNCH_LOCK
     if not path.exists():
         return None
     with open(path, "a+") as handle:
@@ -105,23 +72,48 @@ def lock_holder(out_dir: Path) -> int | None:
     return None
 
 
-def best_so_far(study: optuna.Study, plan: Plan):
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        return None
-    if plan.multi_objective:
-        return f"{len(study.best_trials)} on the Pareto front"
-    return study.best_value
+@dataclass(frozen=True)
+class LocalOptions(Options):
+    """The local backend's own settings: threads per trial (--threads) and the trainers' data cache."""
+
+    threads: int | None = None
+    cache_dir: Path | None = None
 
 
 class LocalBackend(Backend):
     name = "local"
+    options_type = LocalOptions
 
-    def launch(self, plans: list[Plan], options: LaunchOptions) -> list[str]:
-        return [self._launch_target(plan, options) for plan in plans]
+    def render(self, plans: list[Plan], options: Options) -> Rendered:
+        """The trainer command of each stage's trials, as they would run here."""
+        commands = []
+        for plan in plans:
+            for stage in plan.stages:
+                argv = plan.trainer_command() + plan.trainer_args({}, epochs=stage.epochs, seed=plan.seed)
+                commands.append(
+                    {
+                        "target": plan.target,
+                        "stage": stage.name,
+                        "trials": stage.trials,
+                        "epochs": stage.epochs,
+                        "argv": argv,
+                    }
+                )
+        text = "".join(
+            f"{c['target']} {c['stage']}: {c['trials']} trials x {c['epochs']} epochs: {shlex.join(c['argv'])} "
+            "--<param>=...\n"
+            for c in commands
+        )
+        return Rendered(text, commands)
 
-    def _launch_target(self, plan: Plan, options: LaunchOptions) -> str:
-        out_dir = target_dir(options.results_dir, plan)
+    def launch(self, plans: list[Plan], options: Options) -> Launched:
+        launched = Launched(self.name)
+        for plan in plans:
+            self._launch_target(plan, _local(options), launched)
+        return launched
+
+    def _launch_target(self, plan: Plan, options: LocalOptions, launched: Launched) -> None:
+        out_dir = layout.target_dir(options.results_dir, plan.study, plan.target)
         out_dir.mkdir(parents=True, exist_ok=True)
         started_at = dt.datetime.now(dt.timezone.utc)
         timeout = options.timeout or plan.limits.timeout
@@ -134,7 +126,7 @@ class LocalBackend(Backend):
             trial_gpus=plan.resources.gpu,
             parallelism=plan.limits.parallelism if "parallelism" in plan.limits.model_fields_set else None,
             n_jobs=options.n_jobs,
-            threads=options.extra.get("threads"),
+            threads=options.threads,
         )
         n_jobs = pack.n_jobs
         with target_lock(out_dir):
@@ -156,7 +148,7 @@ class LocalBackend(Backend):
 
                     def on_event(event, study=study):
                         if event.state != "started":
-                            progress.set_best(best_so_far(study, plan))
+                            progress.set_best(best_so_far(study, plan.multi_objective))
                         progress(event)
 
                     runner = StageRunner(
@@ -167,7 +159,7 @@ class LocalBackend(Backend):
                         n_jobs=n_jobs,
                         seed=options.seed,
                         deadline=stage_deadline,
-                        cache_dir=options.extra.get("cache_dir"),
+                        cache_dir=options.cache_dir,
                         threads_per_trial=pack.threads,
                         devices=pack.devices,
                         stop_event=stop_event,
@@ -185,42 +177,35 @@ class LocalBackend(Backend):
                     f"{plan.study}/{plan.target}: interrupted; completed trials are kept in {out_dir}, "
                     f"relaunch the same command to resume"
                 ) from e
-        best = best_so_far(study, plan)
+        best = best_so_far(study, plan.multi_objective)
         counts = [stage_counts(study, s.name) for s in plan.stages]
         summary = ", ".join(f"{s.name} {c.counted}/{s.trials}" for s, c in zip(plan.stages, counts, strict=True))
         replaced = sum(c.replaced for c in counts)
         if replaced:
             summary += f" ({replaced} repeated suggestions replaced by fresh configurations)"
-        return f"{plan.study}/{plan.target}: {summary}; best {best if best is not None else '-'}; results in {out_dir}"
+        finished = all(c.counted >= s.trials for s, c in zip(plan.stages, counts, strict=True))
+        current = next((s.name for s, c in zip(plan.stages, counts, strict=True) if c.counted < s.trials), None)
+        launched.add(
+            plan.study,
+            plan.target,
+            current,
+            "done" if finished else "stopped",
+            f"{plan.study}/{plan.target}: {summary}; best {best if best is not None else '-'}; results in {out_dir}",
+        )
 
-    def _open_study(self, plan: Plan, out_dir: Path, options: LaunchOptions, n_jobs: int) -> optuna.Study:
-        name = options.study_name or rec.optuna_study_name(plan.study, plan.target)
-        storage = open_storage(out_dir)
-        existing = {s.study_name: s for s in optuna.get_all_study_summaries(storage)}
-        if name in existing and not options.resume:
-            raise BackendError(
-                f"{out_dir} already holds study {name!r} with {existing[name].n_trials} trials; resume it "
-                f"(--resume), or start another with --study-name or --results"
-            )
-        previous = existing[name].n_trials if name in existing else 0
+    def _open_study(self, plan: Plan, out_dir: Path, options: Options, n_jobs: int) -> optuna.Study:
+        existing = layout.load_study(out_dir, plan, options.study_name)
+        previous = len(existing.get_trials(deepcopy=False)) if existing is not None else 0
         seed = plan.seed if options.seed is None else options.seed
         # A resumed study must not replay the seeded sampler's first suggestions: offset the seed by the trials held.
         sampler_seed = plan.algorithm.settings.get("seed", seed) + previous
-        study = optuna.create_study(
-            study_name=name,
-            storage=storage,
-            directions=directions(plan),
-            load_if_exists=True,
+        return layout.create_study(
+            plan,
+            out_dir,
+            name=options.study_name,
             sampler=build_sampler(plan, seed=sampler_seed, parallel=n_jobs > 1),
+            resume=options.resume,
         )
-        recorded = study.user_attrs.get(rec.STUDY_ATTR_PLAN)
-        if recorded and recorded.get("parameters") != plan.to_data().get("parameters"):
-            raise BackendError(
-                f"{out_dir} holds study {name!r} with a different search space; start another with "
-                f"--study-name or --results"
-            )
-        study.set_user_attr(rec.STUDY_ATTR_PLAN, plan.to_data())
-        return study
 
     def _write_results(self, study, plan, out_dir, started_at, options) -> None:
         from hpoctl.results import collect_provenance, write_results
@@ -229,21 +214,21 @@ class LocalBackend(Backend):
         provenance = collect_provenance(plan, started_at, dt.datetime.now(dt.timezone.utc), {"trainer": seed})
         write_results(study, plan, out_dir, provenance)
 
-    def status(self, plans: list[Plan], options: LaunchOptions) -> list[TargetStatus]:
+    def status(self, plans: list[Plan], options: Options) -> list[StageStatus]:
         rows = []
         for plan in plans:
-            out_dir = target_dir(options.results_dir, plan)
+            out_dir = layout.target_dir(options.results_dir, plan.study, plan.target)
             study = load_study(out_dir, plan, options.study_name)
             holder = lock_holder(out_dir)
             if study is None:
-                rows.append(TargetStatus(plan.study, plan.target, None, "not started", 0, plan.total_trials))
+                rows.append(StageStatus(plan.study, plan.target, None, "not started", 0, plan.total_trials))
                 continue
             counts = {s.name: stage_counts(study, s.name) for s in plan.stages}
             done = sum(min(c.counted, s.trials) for s, c in zip(plan.stages, counts.values(), strict=True))
             current = next((s.name for s in plan.stages if counts[s.name].counted < s.trials), None)
             state = "running" if holder else ("done" if current is None else "stopped")
             rows.append(
-                TargetStatus(
+                StageStatus(
                     plan.study,
                     plan.target,
                     current or plan.stages[-1].name,
@@ -253,16 +238,30 @@ class LocalBackend(Backend):
                     running=sum(c.running for c in counts.values()) if holder else 0,
                     failed=sum(c.failed for c in counts.values()),
                     pruned=sum(c.pruned for c in counts.values()),
-                    best=best_so_far(study, plan),
+                    best=best_so_far(study, plan.multi_objective),
                     detail=f"pid {holder}" if holder else "",
                 )
             )
         return rows
 
-    def cancel(self, plans: list[Plan], options: LaunchOptions) -> list[str]:
+    def results(self, plans: list[Plan], options: Options) -> list[str]:
+        """The summary files rewritten from each target's study.db (the launch writes them after each stage)."""
         lines = []
         for plan in plans:
-            holder = lock_holder(target_dir(options.results_dir, plan))
+            out_dir = layout.target_dir(options.results_dir, plan.study, plan.target)
+            study = layout.load_study(out_dir, plan, options.study_name)
+            if study is None:
+                lines.append(f"{plan.study}/{plan.target}: no study in {out_dir}; launch it first")
+                continue
+            now = dt.datetime.now(dt.timezone.utc)
+            self._write_results(study, plan, out_dir, now, options)
+            lines.append(f"{plan.study}/{plan.target}: {len(study.trials)} trials; results in {out_dir}")
+        return lines
+
+    def cancel(self, plans: list[Plan], options: Options) -> list[str]:
+        lines = []
+        for plan in plans:
+            holder = lock_holder(layout.target_dir(options.results_dir, plan.study, plan.target))
             if holder and holder > 0:
                 os.kill(holder, 15)
                 lines.append(f"{plan.study}/{plan.target}: sent SIGTERM to launch pid {holder}")
@@ -332,3 +331,7 @@ def visible_gpu_ids() -> list[str]:
         return [] if ids and ids[0].startswith("-") else ids
     found = (p.name.removeprefix("nvidia") for p in Path("/dev").glob("nvidia[0-9]*"))
     return sorted((i for i in found if i.isdigit()), key=int)
+
+
+def _local(options: Options) -> LocalOptions:
+    return options if isinstance(options, LocalOptions) else LocalOptions(**dataclasses.asdict(options))

@@ -13,7 +13,7 @@ _EXPORTS = {
     "Results": "hpoctl.results.reader",
     "list_targets": "hpoctl.results.reader",
     "load_results": "hpoctl.results.reader",
-    "results_dir": "hpoctl.results.reader",
+    "target_dir": "hpoctl.results.layout",
     "ResultsSummary": "hpoctl.results.writer",
     "write_results": "hpoctl.results.writer",
     "collect_provenance": "hpoctl.results.provenance",

@@ -1,11 +1,32 @@
-"""The results layout: results/<study>/<target>/ and the names of the files in it."""
+"""The one results layout every backend and reader uses: where a target's folder is, the names of the files in
+it, and how its Optuna study is stored, opened and created.
+
+    <root>/<study>/<target>/study.db        the study (local runs and Katib pulls: SQLite)
+    <root>/<study>/<target>/study.journal   the study (SLURM: a journal file its array tasks share)
+    <root>/<study>/<target>/best_params.json, trials.csv, top_trials.csv, pareto.json, report.md, plots/, ...
+    <root>/<study>/compare/                 `hpoctl results compare`
+
+Optuna is imported inside the functions that need it, so `hpoctl --help` stays fast.
+"""
 
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hpoctl import trial_record as rec
+from hpoctl.errors import BackendError
+
+if TYPE_CHECKING:
+    import optuna
+
+    from hpoctl.plan import Plan
 
 RESULTS_ENV = "HPOCTL_RESULTS"
+SQLITE_FILE = "study.db"
+JOURNAL_FILE = "study.journal"
 BEST_PARAMS = "best_params.json"
 TRIALS_CSV = "trials.csv"
 TOP_TRIALS_CSV = "top_trials.csv"
@@ -14,7 +35,10 @@ REPORT = "report.md"
 SPEC = "spec.yaml"
 PROVENANCE = "provenance.json"
 PLOTS_DIR = "plots"
+TRIALS_DIR = "trials"
 COMPARE_DIR = "compare"
+LAUNCH_LOCK = ".launch.lock"
+RESULTS_LOCK = ".results.lock"
 
 
 def default_root() -> Path:
@@ -22,7 +46,7 @@ def default_root() -> Path:
     return Path(os.environ.get(RESULTS_ENV, "results"))
 
 
-def results_dir(root: Path, study: str, target: str) -> Path:
+def target_dir(root: Path | str, study: str, target: str) -> Path:
     return Path(root) / study / target
 
 
@@ -30,3 +54,155 @@ def shown(root: Path) -> str:
     """A results root as messages print it: `results/`."""
     text = str(root)
     return text if text.endswith("/") else f"{text}/"
+
+
+def sqlite_url(out_dir: Path) -> str:
+    return f"sqlite:///{(Path(out_dir) / SQLITE_FILE).resolve()}"
+
+
+def study_name(plan: Plan, name: str | None = None) -> str:
+    """The Optuna study's name in its storage: `--study-name`, else `<study>.<target>`."""
+    return name or rec.optuna_study_name(plan.study, plan.target)
+
+
+def is_url(storage: str | Path) -> bool:
+    return "://" in str(storage)
+
+
+def open_sqlite(out_dir: Path) -> optuna.storages.RDBStorage:
+    """The folder's SQLite storage. A generous busy timeout lets trials finishing at once in several threads
+    wait rather than fail; WAL with synchronous=NORMAL commits without an fsync each time and still survives
+    a killed process (only a power cut can lose the last commits)."""
+    import optuna
+    from sqlalchemy import event
+
+    storage = optuna.storages.RDBStorage(sqlite_url(out_dir), engine_kwargs={"connect_args": {"timeout": 60}})
+    event.listen(storage.engine, "connect", _sqlite_pragmas)
+    storage.engine.dispose()  # connections opened before the listener reconnect with the pragmas
+    return storage
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def open_journal(path: Path | str) -> optuna.storages.JournalStorage:
+    """A journal file as a JournalStorage with the open-lock (O_EXCL, safe on NFS and Lustre)."""
+    import optuna
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    journal = optuna.storages.journal
+    with warnings.catch_warnings():
+        # Some Optuna releases mark the journal storage experimental; it is the documented way to share a
+        # study on a cluster file system, and a warning in every array task's log would say nothing useful.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        backend = journal.JournalFileBackend(str(path), lock_obj=journal.JournalFileOpenLock(str(path)))
+        return journal.JournalStorage(backend)
+
+
+def open_storage(storage: str | Path) -> optuna.storages.BaseStorage | str:
+    """A storage as a backend names it: an RDB URL as it is (Optuna opens it), a results folder as its SQLite
+    file, any other path as a journal file."""
+    if is_url(storage):
+        return str(storage)
+    path = Path(storage)
+    if path.is_dir():
+        return open_sqlite(path)
+    return open_journal(path)
+
+
+def storage_exists(storage: str | Path) -> bool:
+    if is_url(storage):
+        return True
+    path = Path(storage)
+    return (path / SQLITE_FILE).is_file() if path.is_dir() else path.is_file()
+
+
+def create_study(
+    plan: Plan,
+    storage: str | Path,
+    *,
+    name: str | None = None,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    resume: bool = True,
+    record_plan: bool = True,
+) -> optuna.Study:
+    """Create or load the target's study (safe when several processes do it at once) and check that it was made
+    for the same search space and objectives; `resume=False` refuses a study that exists."""
+    import optuna
+
+    name = study_name(plan, name)
+    opened = open_storage(storage)
+    if not resume:
+        held = {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(opened, include_best_trial=False)}
+        if name in held:
+            raise BackendError(
+                f"{storage} already holds study {name!r} with {held[name]} trials; resume it (--resume), or start "
+                f"another with --study-name or --results"
+            )
+    study = optuna.create_study(
+        study_name=name, storage=opened, directions=plan.directions, load_if_exists=True, sampler=sampler
+    )
+    check_plan(study, plan, storage)
+    if record_plan or rec.STUDY_ATTR_PLAN not in study.user_attrs:
+        study.set_user_attr(rec.STUDY_ATTR_PLAN, plan.to_data())
+    return study
+
+
+def check_plan(study: optuna.Study, plan: Plan, storage: str | Path) -> None:
+    recorded = study.user_attrs.get(rec.STUDY_ATTR_PLAN)
+    if recorded and recorded.get("parameters") != plan.to_data().get("parameters"):
+        raise BackendError(
+            f"{storage} holds study {study.study_name!r} with a different search space; start another with "
+            f"--study-name or --results"
+        )
+    held = [d.name.lower() for d in study.directions]
+    if held != plan.directions:
+        raise BackendError(
+            f"{storage} holds study {study.study_name!r} optimised {held}, but the plan's objectives are "
+            f"{plan.directions}; start another with --study-name or --results"
+        )
+
+
+def load_study(storage: str | Path, plan: Plan, name: str | None = None) -> optuna.Study | None:
+    """The target's study, or None when it does not exist yet (no file, or no such study in it)."""
+    import optuna
+
+    if not storage_exists(storage):
+        return None
+    try:
+        return optuna.load_study(study_name=study_name(plan, name), storage=open_storage(storage))
+    except KeyError:
+        return None
+
+
+def load_folder_study(out_dir: Path) -> optuna.Study | None:
+    """The one study a results folder holds (study.db, else study.journal), without a plan: for readers."""
+    import optuna
+
+    for storage in (Path(out_dir), Path(out_dir) / JOURNAL_FILE):
+        if not storage_exists(storage):
+            continue
+        opened = open_storage(storage)
+        names = [s.study_name for s in optuna.get_all_study_summaries(opened, include_best_trial=False)]
+        if len(names) == 1:
+            return optuna.load_study(study_name=names[0], storage=opened)
+    return None
+
+
+def storage_text(study: optuna.Study) -> str | None:
+    """The URL of an RDB storage or the path of a journal file; None for anything else (in memory)."""
+    storage = getattr(study, "_storage", None)
+    # Optuna wraps an RDB storage in a cache, and a journal storage wraps its file backend.
+    for candidate in (storage, getattr(storage, "_backend", None)):
+        url = getattr(candidate, "url", None)
+        if isinstance(url, str):
+            return url
+        path = getattr(candidate, "_file_path", None)
+        if isinstance(path, str):
+            return path
+    return None

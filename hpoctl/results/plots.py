@@ -249,7 +249,7 @@ class _Context:
     def pareto_front(self) -> tuple[Any, Any]:
         """Each pair of objectives: the deciding stage's complete trials, the front, the balanced pick
         and the best per objective (stored values, so lower-left is better for minimised ones)."""
-        directions = ranking.directions(self.plan)
+        directions = self.plan.directions
         stage = ranking.deciding_stage(self.trials, self.stages)
         done = complete(t for t in self.trials if stage_of(t) == stage)
         front = pareto.pareto_front(done, directions)

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from optuna.trial import FrozenTrial
+import optuna
+from optuna.trial import FrozenTrial, TrialState
 
 from hpoctl.plan import Plan
 from hpoctl.results import pareto
 from hpoctl.results.trials import complete, stage_of
-
-
-def directions(plan: Plan) -> list[str]:
-    return [o.optimised_direction for o in plan.objectives]
 
 
 def deciding_stage(trials: Sequence[FrozenTrial], stages: Sequence[str]) -> str | None:
@@ -38,9 +35,9 @@ def best_single(trials: Sequence[FrozenTrial], direction: str) -> FrozenTrial | 
 def best(trials: Sequence[FrozenTrial], plan: Plan) -> FrozenTrial | None:
     """One objective: the best complete trial. Several: the balanced pick of the Pareto front."""
     if not plan.multi_objective:
-        return best_single(trials, directions(plan)[0])
-    front = pareto.pareto_front(complete(trials), directions(plan))
-    return pareto.balanced(front, directions(plan)) if front else None
+        return best_single(trials, plan.directions[0])
+    front = pareto.pareto_front(complete(trials), plan.directions)
+    return pareto.balanced(front, plan.directions) if front else None
 
 
 def best_per_stage(trials: Sequence[FrozenTrial], plan: Plan, stages: Sequence[str]) -> dict[str, FrozenTrial]:
@@ -57,6 +54,15 @@ def top_trials(trials: Sequence[FrozenTrial], plan: Plan, limit: int = 20) -> li
     non-domination rank then distance to the ideal point."""
     done = complete(trials)
     if not plan.multi_objective:
-        sign = 1.0 if directions(plan)[0] == "minimize" else -1.0
+        sign = 1.0 if plan.directions[0] == "minimize" else -1.0
         return sorted(done, key=lambda t: (sign * t.values[0], t.number))[:limit]
-    return pareto.ranked(done, directions(plan), limit)
+    return pareto.ranked(done, plan.directions, limit)
+
+
+def best_so_far(study: optuna.Study, multi_objective: bool) -> float | str | None:
+    """What `status` and the progress line show as best: the best value, or the Pareto front's size."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return None
+    if multi_objective:
+        return f"{len(study.best_trials)} on the Pareto front"
+    return study.best_value

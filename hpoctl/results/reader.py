@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hpoctl.errors import ResultsError
-from hpoctl.results.layout import BEST_PARAMS, COMPARE_DIR, PARETO, TOP_TRIALS_CSV, results_dir, shown
+from hpoctl.results.layout import BEST_PARAMS, COMPARE_DIR, PARETO, TOP_TRIALS_CSV, shown, target_dir
 
 __all__ = [
     "Results",
@@ -19,7 +19,7 @@ __all__ = [
     "read_best_params",
     "read_pareto",
     "read_top_trials",
-    "results_dir",
+    "target_dir",
 ]
 
 

@@ -60,7 +60,7 @@ def best_params(study_name: str, plan: Plan, trials: Sequence[FrozenTrial], stag
         }
     )
     if plan.multi_objective:
-        front = pareto.pareto_front(complete(in_stage), ranking.directions(plan))
+        front = pareto.pareto_front(complete(in_stage), plan.directions)
         data["pareto"] = {"file": PARETO, "size": len(front), "stage": stage}
     return data
 
@@ -68,7 +68,7 @@ def best_params(study_name: str, plan: Plan, trials: Sequence[FrozenTrial], stag
 def pareto_data(plan: Plan, trials: Sequence[FrozenTrial], stages: Sequence[str]) -> dict[str, Any]:
     """pareto.json: exactly the non-dominated complete trials of the deciding stage, the best trial per
     objective, and the balanced pick."""
-    directions = ranking.directions(plan)
+    directions = plan.directions
     stage = ranking.deciding_stage(trials, stages)
     front = pareto.pareto_front(complete(t for t in trials if stage_of(t) == stage), directions)
     loss = pareto.losses(front, directions)

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from hpoctl.errors import ResultsError
 from hpoctl.plan import Plan
 from hpoctl import atomic as _atomic
-from hpoctl.results import ranking, summary
+from hpoctl.results import layout, ranking, summary
 from hpoctl.results.layout import BEST_PARAMS, PARETO, PROVENANCE, REPORT, SPEC, TOP_TRIALS_CSV, TRIALS_CSV
 from hpoctl.results.plots import PlotSet, write_plots
 from hpoctl.results.report import build_report
@@ -102,29 +102,15 @@ def dashboard_command(study: optuna.Study, out_dir: Path, provenance: dict[str, 
     """`optuna-dashboard <storage>` for the study: the storage given as provenance["storage"], the
     URL or journal file the study was opened with, or the results folder's study.db; None when the
     study lives only in memory."""
-    storage = provenance.get("storage") or storage_url(study)
-    if storage is None and (out_dir / "study.db").is_file():
-        storage = f"sqlite:///{out_dir / 'study.db'}"
+    storage = provenance.get("storage") or layout.storage_text(study)
+    if storage is None and (out_dir / layout.SQLITE_FILE).is_file():
+        storage = layout.sqlite_url(out_dir)
     return f"optuna-dashboard {storage}" if storage else None
-
-
-def storage_url(study: optuna.Study) -> str | None:
-    """The URL of an RDB storage or the path of a journal file; None for anything else (in memory)."""
-    storage = getattr(study, "_storage", None)
-    # Optuna wraps an RDB storage in a cache, and a journal storage wraps its file backend.
-    for candidate in (storage, getattr(storage, "_backend", None)):
-        url = getattr(candidate, "url", None)
-        if isinstance(url, str):
-            return url
-        path = getattr(candidate, "_file_path", None)
-        if isinstance(path, str):
-            return path
-    return None
 
 
 def _check_matches(study: optuna.Study, plan: Plan) -> None:
     directions = ["minimize" if d == StudyDirection.MINIMIZE else "maximize" for d in study.directions]
-    expected = ranking.directions(plan)
+    expected = plan.directions
     if directions != expected:
         raise ResultsError(
             f"study {study.study_name!r} optimises {directions} but the plan for {plan.study}/{plan.target} "

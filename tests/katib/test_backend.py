@@ -3,19 +3,17 @@ order, errors as one actionable line, status, budget, cancel and delete."""
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
 import yaml
 
-from hpoctl.backends import LaunchOptions
 from hpoctl.backends.registry import get_backend
 from hpoctl.catalog import load_study
 from hpoctl.config import HpoctlConfig, KatibSettings
 from hpoctl.errors import BackendError, HpoctlError, UsageError
 from hpoctl.katib import names
-from hpoctl.katib.backend import KatibBackend
+from hpoctl.katib.backend import KatibBackend, KatibOptions
 from hpoctl.katib.errors import ExperimentInvalid
 from hpoctl.katib.parameters import decode_config
 from hpoctl.plan import build_plans
@@ -57,9 +55,9 @@ def finish(fake, name: str, condition="Succeeded") -> None:
 
 def test_launch_twice_creates_once(backend, fake_api):
     target = plans(target="M_24h", presets=QUICK)
-    first = backend.launch(target, LaunchOptions())
+    first = backend.launch(target, KatibOptions()).lines()
     assert first == ["everest/M_24h: created exploration (hpo/everest-m-24h-exploration, 8 trials x 4 epochs)"]
-    second = backend.launch(target, LaunchOptions())
+    second = backend.launch(target, KatibOptions()).lines()
     assert second == ["everest/M_24h: exploration queued: 0/8 trials, 0 running (hpo/everest-m-24h-exploration)"]
     assert [c for c in fake_api.calls if c[0] == "create"] == [("create", "experiments", "everest-m-24h-exploration")]
     assert list(fake_api.experiments()) == ["everest-m-24h-exploration"]
@@ -69,11 +67,11 @@ def test_a_server_error_then_a_relaunch_ends_with_nine(backend, fake_api):
     exploration = plans(stage="exploration")
     fake_api.fail("create", 3, 500, "etcdserver: request timed out")
     with pytest.raises(BackendError) as caught:
-        backend.launch(exploration, LaunchOptions(stage="exploration"))
+        backend.launch(exploration, KatibOptions(stage="exploration"))
     message = str(caught.value)
     assert "\n" not in message and "HTTP 500" in message and "Experiment hpo/everest-c-72h-exploration" in message
     assert len(fake_api.experiments()) == 2
-    lines = backend.launch(exploration, LaunchOptions(stage="exploration"))
+    lines = backend.launch(exploration, KatibOptions(stage="exploration")).lines()
     assert len(fake_api.experiments()) == 9
     assert sum(line.count(": created exploration") for line in lines) == 7
     assert sum(1 for c in fake_api.calls if c[0] == "create") == 10
@@ -116,7 +114,7 @@ def test_a_server_error_then_a_relaunch_ends_with_nine(backend, fake_api):
 def test_errors_are_one_actionable_line(backend, fake_api, setup, expected):
     setup(fake_api)
     with pytest.raises(BackendError) as caught:
-        backend.launch(plans(target="M_24h"), LaunchOptions())
+        backend.launch(plans(target="M_24h"), KatibOptions())
     message = str(caught.value)
     assert "\n" not in message
     for part in expected:
@@ -126,10 +124,10 @@ def test_errors_are_one_actionable_line(backend, fake_api, setup, expected):
 def test_cli_prints_one_line_for_a_cluster_error(cli, monkeypatch, fake_api, fake_core):
     fake_api.forbidden.add("get")
     monkeypatch.setattr("hpoctl.katib.backend.connect", lambda *a: _connection(fake_api, fake_core))
-    result = cli("delete", "everest", "--target", "M_24h", "-n", "hpo", "--yes")
+    result = cli("delete", "everest", "--target", "M_24h", "-b", "katib", "-n", "hpo", "--yes")
     assert result.code == 1 and result.err.count("\n") == 1
     assert result.err.startswith("error: forbidden to get Experiment hpo/everest-m-24h-exploration")
-    result = cli("budget", "everest", "--target", "M_24h", "--max-trials", "200", "-n", "hpo")
+    result = cli("katib", "budget", "everest", "--target", "M_24h", "--max-trials", "200", "-n", "hpo")
     assert result.code == 1 and result.err.count("\n") == 1 and "forbidden to get Experiment" in result.err
 
 
@@ -142,23 +140,22 @@ def _connection(custom, core):
 def test_no_kubeconfig_is_one_line(tmp_path):
     backend = KatibBackend(config=HpoctlConfig())
     with pytest.raises(BackendError) as caught:
-        backend.status(plans(target="M_24h"), LaunchOptions(extra={"kubeconfig": tmp_path / "missing"}))
+        backend.status(plans(target="M_24h"), KatibOptions(kubeconfig=tmp_path / "missing"))
     assert "\n" not in str(caught.value) and "cannot load kubeconfig" in str(caught.value)
     assert "--kubeconfig" in str(caught.value)
 
 
 def test_conflict_from_a_concurrent_launch_is_reported_not_duplicated(backend, fake_api):
     fake_api.fail("create", 1, 409, 'experiments.kubeflow.org "everest-m-24h-exploration" already exists')
-    lines = backend.launch(plans(target="M_24h"), LaunchOptions())
+    lines = backend.launch(plans(target="M_24h"), KatibOptions()).lines()
     assert lines == ["everest/M_24h: exploration exists (hpo/everest-m-24h-exploration, created meanwhile)"]
 
 
-def test_dry_run_prints_what_would_be_applied(fake_api, fake_core, echo):
-    out = io.StringIO()
-    backend = KatibBackend(fake_api, fake_core, config=HpoctlConfig(), namespace="hpo", echo=echo, out=out)
-    lines = backend.launch(plans(stage="exploration"), LaunchOptions(stage="exploration", dry_run=True))
-    assert len(lines) == 9 and all(": would create exploration" in line for line in lines)
-    docs = list(yaml.safe_load_all(out.getvalue()))
+def test_render_prints_what_would_be_applied_and_applies_nothing(fake_api, fake_core, echo):
+    backend = KatibBackend(fake_api, fake_core, config=HpoctlConfig(), namespace="hpo", echo=echo)
+    rendered = backend.render(plans(stage="exploration"), KatibOptions(stage="exploration", namespace="hpo"))
+    docs = list(yaml.safe_load_all(rendered.text))
+    assert docs == rendered.documents and {d["metadata"]["namespace"] for d in docs} == {"hpo"}
     assert len(docs) == 9 and {d["metadata"]["name"] for d in docs} == {
         names.experiment_name("everest", t, "exploration") for t in load_study("everest").spec.targets
     }
@@ -172,18 +169,18 @@ def test_missing_claim_stops_before_creating(fake_api, echo):
         fake_api, FakeCoreApi({("hpo", "hpoctl-data")}), config=HpoctlConfig(), namespace="hpo", echo=echo
     )
     with pytest.raises(BackendError, match=r"PersistentVolumeClaim hpo/hpoctl-cache not found \(katib.cache_pvc\)"):
-        backend.launch(plans(target="M_24h"), LaunchOptions())
+        backend.launch(plans(target="M_24h"), KatibOptions())
     assert not fake_api.experiments()
     config = HpoctlConfig(katib=KatibSettings(cache_pvc=None))
     backend = KatibBackend(fake_api, FakeCoreApi({("hpo", "hpoctl-data")}), config=config, namespace="hpo", echo=echo)
-    assert "created exploration" in backend.launch(plans(target="M_24h"), LaunchOptions())[0]
+    assert "created exploration" in backend.launch(plans(target="M_24h"), KatibOptions()).lines()[0]
 
 
 def test_invalid_experiment_is_never_applied(fake_api, fake_core, echo):
     config = HpoctlConfig(katib=KatibSettings(kubernetes_version="1.10"))
     backend = KatibBackend(fake_api, fake_core, config=config, namespace="hpo", echo=echo)
     with pytest.raises(ExperimentInvalid, match=r"cannot check against Kubernetes 1\.10"):
-        backend.launch(plans(target="M_24h"), LaunchOptions())
+        backend.launch(plans(target="M_24h"), KatibOptions())
     assert not [c for c in fake_api.calls if c[0] == "create"]
 
 
@@ -196,7 +193,7 @@ def test_stages_run_in_order_and_follow_fills_in_the_top_k(fake_api, fake_core, 
 
     backend = KatibBackend(fake_api, fake_core, config=HpoctlConfig(), namespace="hpo", echo=echo, sleep=sleep)
     target = plans(target="M_24h", presets=QUICK)
-    lines = backend.launch(target, LaunchOptions(follow=True))
+    lines = backend.launch(target, KatibOptions(follow=True)).lines()
     assert lines == ["everest/M_24h: done (exploration, refinement, confirmation)"]
     created = [c[2] for c in fake_api.calls if c[0] == "create"]
     assert created == ["everest-m-24h-exploration", "everest-m-24h-refinement", "everest-m-24h-confirmation"]
@@ -222,42 +219,42 @@ def test_stages_run_in_order_and_follow_fills_in_the_top_k(fake_api, fake_core, 
 
 def test_next_stage_waits_for_the_previous(backend, fake_api):
     target = plans(target="M_24h", presets=QUICK)
-    backend.launch(target, LaunchOptions())
+    backend.launch(target, KatibOptions())
     fake_api.set_state(NAMESPACE, "everest-m-24h-exploration", "Running")
-    assert "exploration running" in backend.launch(target, LaunchOptions())[0]
+    assert "exploration running" in backend.launch(target, KatibOptions()).lines()[0]
     finish(fake_api, "everest-m-24h-exploration")
-    assert "created refinement" in backend.launch(target, LaunchOptions())[0]
-    assert "refinement queued" in backend.launch(target, LaunchOptions())[0]
+    assert "created refinement" in backend.launch(target, KatibOptions()).lines()[0]
+    assert "refinement queued" in backend.launch(target, KatibOptions()).lines()[0]
     # a top-k stage named explicitly still waits for the stage it ranks
     confirmation = plans(target="M_24h", stage="confirmation", presets=QUICK)
-    line = backend.launch(confirmation, LaunchOptions(stage="confirmation"))[0]
+    line = backend.launch(confirmation, KatibOptions(stage="confirmation")).lines()[0]
     assert line == "everest/M_24h: confirmation waits for 'refinement' to finish"
     assert "everest-m-24h-confirmation" not in fake_api.experiments()
 
 
 def test_failed_stage_stops_the_target(backend, fake_api):
     target = plans(target="M_24h", presets=QUICK)
-    backend.launch(target, LaunchOptions())
+    backend.launch(target, KatibOptions())
     fake_api.set_state(
         NAMESPACE, "everest-m-24h-exploration", "Failed", "Experiment has failed because max failed count has reached"
     )
-    line = backend.launch(target, LaunchOptions(follow=True))[0]
+    line = backend.launch(target, KatibOptions(follow=True)).lines()[0]
     assert "exploration failed (Experiment has failed because max failed count has reached)" in line
     assert "everest-m-24h-refinement" not in fake_api.experiments()
 
 
 def test_name_clash_between_targets_is_an_error(backend, fake_api):
-    backend.launch(plans(target="M_24h"), LaunchOptions())
+    backend.launch(plans(target="M_24h"), KatibOptions())
     fake_api.objects[("experiments", NAMESPACE, "everest-m-24h-exploration")]["metadata"]["annotations"][
         names.ANNOTATION_TARGET
     ] = "m-24h"
     with pytest.raises(BackendError, match="belongs to target 'm-24h', not 'M_24h'"):
-        backend.launch(plans(target="M_24h"), LaunchOptions())
+        backend.launch(plans(target="M_24h"), KatibOptions())
 
 
 def test_status_rows(backend, fake_api):
     target = plans(target="M_24h", presets=QUICK)
-    backend.launch(target, LaunchOptions())
+    backend.launch(target, KatibOptions())
     name = "everest-m-24h-exploration"
     trials = trials_for(fake_api.objects[("experiments", NAMESPACE, name)])
     trials[0]["condition"], trials[1]["condition"], trials[2]["condition"] = "Failed", "EarlyStopped", "Running"
@@ -267,7 +264,7 @@ def test_status_rows(backend, fake_api):
         "bestTrialName": trials[-1]["name"],
         "observation": {"metrics": [{"name": "tss", "min": "0.2", "max": "0.7", "latest": "0.6"}]},
     }
-    rows = backend.status(target, LaunchOptions())
+    rows = backend.status(target, KatibOptions())
     assert [(r.stage, r.state) for r in rows] == [
         ("exploration", "running"),
         ("refinement", "not started"),
@@ -280,40 +277,40 @@ def test_status_rows(backend, fake_api):
 
 def test_budget_patches_the_running_experiment(backend, fake_api):
     target = plans(target="M_24h", presets=QUICK)
-    backend.launch(target, LaunchOptions())
+    backend.launch(target, KatibOptions())
     name = "everest-m-24h-exploration"
-    lines = backend.budget(target, LaunchOptions(), max_trials=20, parallel=4)
+    lines = backend.budget(target, KatibOptions(), max_trials=20, parallel=4)
     assert lines == [f"everest/M_24h: Experiment hpo/{name}: maxTrialCount 8 -> 20, parallelTrialCount 2 -> 4"]
     spec = fake_api.objects[("experiments", NAMESPACE, name)]["spec"]
     assert (spec["maxTrialCount"], spec["parallelTrialCount"]) == (20, 4)
     fake_api.add_trials(NAMESPACE, name, trials_for({"metadata": {"name": name}, "spec": spec})[:12])
     with pytest.raises(UsageError, match="--max-trials must be greater than its 12 trials, got 10"):
-        backend.budget(target, LaunchOptions(), max_trials=10)
+        backend.budget(target, KatibOptions(), max_trials=10)
     with pytest.raises(UsageError, match="--parallel 30 must not exceed maxTrialCount 20"):
-        backend.budget(target, LaunchOptions(), parallel=30)
+        backend.budget(target, KatibOptions(), parallel=30)
     with pytest.raises(UsageError, match="needs --max-trials and/or --parallel"):
-        backend.budget(target, LaunchOptions())
+        backend.budget(target, KatibOptions())
 
 
 def test_budget_of_a_finished_experiment(backend, fake_api):
     target = plans(target="M_24h", presets=QUICK)
-    backend.launch(target, LaunchOptions())
+    backend.launch(target, KatibOptions())
     finish(fake_api, "everest-m-24h-exploration")
     with pytest.raises(BackendError, match="no running Experiment in hpo; name one with --stage"):
-        backend.budget(target, LaunchOptions(), max_trials=20)
+        backend.budget(target, KatibOptions(), max_trials=20)
     one = plans(target="M_24h", stage="exploration", presets=QUICK)
-    assert "maxTrialCount 8 -> 20" in backend.budget(one, LaunchOptions(stage="exploration"), max_trials=20)[0]
+    assert "maxTrialCount 8 -> 20" in backend.budget(one, KatibOptions(stage="exploration"), max_trials=20)[0]
     fake_api.objects[("experiments", NAMESPACE, "everest-m-24h-exploration")]["spec"]["resumePolicy"] = "Never"
     with pytest.raises(BackendError, match="resumePolicy is Never; Katib restarts only LongRunning or FromVolume"):
-        backend.budget(one, LaunchOptions(stage="exploration"), max_trials=30)
+        backend.budget(one, KatibOptions(stage="exploration"), max_trials=30)
 
 
 def test_delete_pulls_first(backend, fake_api, tmp_path, no_plots):
     target = plans(target="M_24h", presets=QUICK)
-    backend.launch(target, LaunchOptions())
+    backend.launch(target, KatibOptions())
     finish(fake_api, "everest-m-24h-exploration")
-    backend.launch(target, LaunchOptions())
-    lines = backend.delete(target, LaunchOptions(results_dir=tmp_path / "results"))
+    backend.launch(target, KatibOptions())
+    lines = backend.delete(target, KatibOptions(results_dir=tmp_path / "results"))
     assert lines[0].startswith("everest/M_24h: pulled 8 trials (complete 8)")
     assert lines[1:] == [
         "everest/M_24h: deleted hpo/everest-m-24h-exploration",
@@ -321,24 +318,24 @@ def test_delete_pulls_first(backend, fake_api, tmp_path, no_plots):
     ]
     assert (tmp_path / "results" / "everest" / "M_24h" / "best_params.json").exists()
     assert not fake_api.experiments()
-    assert backend.delete(target, LaunchOptions()) == ["everest/M_24h: no Experiments to delete in hpo"]
+    assert backend.delete(target, KatibOptions()) == ["everest/M_24h: no Experiments to delete in hpo"]
 
 
 def test_delete_without_pull_and_cancel(backend, fake_api, tmp_path, no_plots):
     target = plans(target="M_24h", presets=QUICK)
-    backend.launch(target, LaunchOptions())
-    lines = backend.delete(target, LaunchOptions(results_dir=tmp_path), pull=False)
+    backend.launch(target, KatibOptions())
+    lines = backend.delete(target, KatibOptions(results_dir=tmp_path, no_pull=True))
     assert lines == ["everest/M_24h: deleted hpo/everest-m-24h-exploration"] and not list(tmp_path.iterdir())
-    backend.launch(target, LaunchOptions())
+    backend.launch(target, KatibOptions())
     name = "everest-m-24h-exploration"
     trials = trials_for(fake_api.objects[("experiments", NAMESPACE, name)])
     trials[-1]["condition"] = "Running"
     fake_api.add_trials(NAMESPACE, name, trials)
     fake_api.set_state(NAMESPACE, name, "Running")
-    lines = backend.cancel(target, LaunchOptions(results_dir=tmp_path / "r"))
+    lines = backend.cancel(target, KatibOptions(results_dir=tmp_path / "r"))
     assert "pulled 7 trials" in lines[0] and "1 still running (not pulled)" in lines[0]
     assert lines[1] == f"everest/M_24h: cancelled hpo/{name}"
-    assert backend.cancel(target, LaunchOptions()) == ["everest/M_24h: nothing running"]
+    assert backend.cancel(target, KatibOptions()) == ["everest/M_24h: nothing running"]
 
 
 def test_registry_builds_the_katib_backend():
@@ -366,7 +363,7 @@ def test_follow_stops_at_the_timeout_and_n_jobs_sets_parallelism(fake_api, fake_
         clock=lambda: now[0],
         poll_seconds=10,
     )
-    lines = backend.launch(plans(target="M_24h"), LaunchOptions(follow=True, timeout=35, n_jobs=7))
+    lines = backend.launch(plans(target="M_24h"), KatibOptions(follow=True, timeout=35, n_jobs=7)).lines()
     assert lines == [
         "everest/M_24h: exploration queued: 0/120 trials, 0 running (hpo/everest-m-24h-exploration); "
         "stopped following after --timeout (the Experiments go on)"
@@ -376,6 +373,6 @@ def test_follow_stops_at_the_timeout_and_n_jobs_sets_parallelism(fake_api, fake_
 
 
 def test_no_resume_refuses_an_existing_experiment(backend):
-    backend.launch(plans(target="M_24h"), LaunchOptions())
+    backend.launch(plans(target="M_24h"), KatibOptions())
     with pytest.raises(BackendError, match="exists and --no-resume was given; delete it first"):
-        backend.launch(plans(target="M_24h"), LaunchOptions(resume=False))
+        backend.launch(plans(target="M_24h"), KatibOptions(resume=False))

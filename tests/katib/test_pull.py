@@ -11,13 +11,14 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from hpoctl import trial_record as rec
-from hpoctl.backends import LaunchOptions
 from hpoctl.catalog import load_study
 from hpoctl.errors import BackendError, ResultsError
+from hpoctl.katib.backend import KatibOptions
 from hpoctl.katib.client import KatibApi
-from hpoctl.katib.pull import pull_results, storage_url
+from hpoctl.katib.pull import pull_results
 from hpoctl.katib.render import RenderOptions, TopKConfigs, render_experiment
 from hpoctl.plan import build_plans
+from hpoctl.results.layout import sqlite_url
 from tests.katib.conftest import NAMESPACE
 
 # Katib's times are UTC; Optuna keeps naive local times.
@@ -193,7 +194,7 @@ def test_pull_gives_the_same_files_as_writing_the_trials_directly(fake_api, tmp_
         assert (pulled / filename).read_text() == (direct / filename).read_text(), filename
     provenance = json.loads((pulled / "provenance.json").read_text())
     assert provenance["backend"] == "katib" and provenance["katib"]["experiments"] == [name]
-    stored = optuna.load_study(study_name="forecast.NHITS_Q@heat", storage=storage_url(pulled))
+    stored = optuna.load_study(study_name="forecast.NHITS_Q@heat", storage=sqlite_url(pulled))
     assert [t.user_attrs[rec.KATIB_TRIAL][-2:] for t in stored.trials] == [
         "t1",
         "t2",
@@ -215,7 +216,7 @@ def test_pull_again_replaces_the_pulled_study_and_keeps_others(fake_api, tmp_pat
     summary = pull_results(plan, tmp_path, api=api, namespace=NAMESPACE, include_running=True)
     assert summary.counts["running"] == 1 and sum(summary.counts.values()) == 9
     out_dir = tmp_path / "forecast" / "NHITS_Q@heat"
-    stored = optuna.load_study(study_name="forecast.NHITS_Q@heat", storage=storage_url(out_dir))
+    stored = optuna.load_study(study_name="forecast.NHITS_Q@heat", storage=sqlite_url(out_dir))
     stored.add_trial(optuna.trial.create_trial(state=TrialState.FAIL, user_attrs={rec.BACKEND: "local"}))
     with pytest.raises(ResultsError, match="holds 1 trials not pulled from Katib; pull into another --results"):
         pull_results(plan, tmp_path, api=api, namespace=NAMESPACE)
@@ -255,7 +256,7 @@ def test_top_k_trials_record_their_source_and_inactive_parameters_are_left_out(f
     )
     summary = pull_results(plan, tmp_path, api=KatibApi(fake_api), namespace=NAMESPACE)
     assert summary.counts == {"complete": 2}
-    stored = optuna.load_study(study_name="csi.default", storage=storage_url(tmp_path / "csi" / "default"))
+    stored = optuna.load_study(study_name="csi.default", storage=sqlite_url(tmp_path / "csi" / "default"))
     first, second = stored.trials
     assert "momentum" not in first.params and "weight_decay" not in first.params  # adam: both inactive
     assert second.params["momentum"] == 0.9 and second.params["weight_decay"] == 0.0001
@@ -325,7 +326,7 @@ def test_pull_of_a_top_k_stage(fake_api, tmp_path, no_plots):
         [{"name": "c-0", "condition": "Succeeded", "assignments": {"config": value}, "metrics": {"tss": 0.7}}],
     )
     pull_results(plan, tmp_path, api=KatibApi(fake_api), namespace=NAMESPACE)
-    stored = optuna.load_study(study_name="everest.M_24h", storage=storage_url(tmp_path / "everest" / "M_24h"))
+    stored = optuna.load_study(study_name="everest.M_24h", storage=sqlite_url(tmp_path / "everest" / "M_24h"))
     assert [t.user_attrs[rec.STAGE] for t in stored.trials] == ["exploration", "refinement", "confirmation"]
     top = stored.trials[2]
     assert top.params == stored.trials[1].params and top.user_attrs[rec.SOURCE_TRIAL] == 1
@@ -338,7 +339,7 @@ def test_backend_pull_lines(backend, fake_api, tmp_path, no_plots):
     plan = forecast_plan()
     name = create(fake_api, plan, scalarise=True)
     add_forecast_trials(fake_api, name)
-    lines = backend.pull([plan], LaunchOptions(results_dir=tmp_path, extra={"scalarise": True}))
+    lines = backend.results([plan], KatibOptions(results_dir=tmp_path, scalarise=True))
     assert lines[0].startswith("forecast/NHITS_Q@heat: pulled 8 trials")
 
 
@@ -419,6 +420,6 @@ def test_trials_of_a_deleted_experiment_survive_the_next_pull(fake_api, tmp_path
     )
     summary = pull_results(plan, tmp_path, api=api, namespace=NAMESPACE)
     assert summary.counts == {"complete": 3, "fail": 1}
-    stored = optuna.load_study(study_name="everest.M_24h", storage=storage_url(tmp_path / "everest" / "M_24h"))
+    stored = optuna.load_study(study_name="everest.M_24h", storage=sqlite_url(tmp_path / "everest" / "M_24h"))
     assert [t.user_attrs[rec.KATIB_TRIAL] for t in stored.trials] == ["e-0", "e-1", "r-0", "c-0"]
     assert stored.trials[3].user_attrs[rec.SOURCE_TRIAL] == 2

@@ -437,7 +437,9 @@ def test_trial_name_parameter_is_reserved():
 def test_render_cli_errors_are_one_line(cli):
     result = cli("render", "forecast", "--target", "NHITS_Q@heat", "--algorithm", "katib")
     assert result.code == 1 and result.err.count("\n") == 1 and "--scalarise" in result.err
-    result = cli("render", "everest", "--target", "M_24h", "--backend", "local")
-    assert result.code == 1 and "unknown renderer 'local'" in result.err
+    result = cli("render", "everest", "--target", "M_24h", "--backend", "nomad")
+    assert result.code == 1 and "unknown backend 'nomad'" in result.err
+    result = cli("render", "everest", "--target", "M_24h", "--backend", "local", "--node-pool", "gke-a100")
+    assert result.code == 2 and result.err.count("\n") == 1 and "local backend does not take --node-pool" in result.err
     result = cli("render", "everest", "--target", "M_24h", "--metrics-collector", "file")
     assert result.code == 2 and "stdout or push" in result.err

@@ -13,9 +13,9 @@ import yaml
 from kubeflow.katib import katib_api_pb2 as pb
 from optuna.trial import TrialState
 
-from hpoctl.backends import LaunchOptions
 from hpoctl.catalog import load_study
 from hpoctl.katib import names
+from hpoctl.katib.backend import KatibOptions
 from hpoctl.katib.errors import KatibUnsupported
 from hpoctl.katib.suggestion_request import experiment_context, from_text, request_records, to_text
 from hpoctl.katib.suggestion_settings import (
@@ -225,9 +225,9 @@ def test_cli_render_algorithm_option(cli):
 
 def test_launch_warm_starts_a_continued_stage_from_the_pulled_trials(backend, fake_api, echo):
     target = build_plans(load_study("everest"), "M_24h", presets=["quick"])
-    backend.launch(target, LaunchOptions())
+    backend.launch(target, KatibOptions())
     finish(fake_api, "everest-m-24h-exploration")  # trial i reported tss 0.1*i
-    lines = backend.launch(target, LaunchOptions())
+    lines = backend.launch(target, KatibOptions()).lines()
     assert "created refinement" in lines[0]
     refinement = fake_api.experiments()["everest-m-24h-refinement"]
     settings = settings_of(refinement)
@@ -245,7 +245,7 @@ def test_launch_warm_starts_a_continued_stage_from_the_pulled_trials(backend, fa
 
 def test_launch_algorithm_option_reaches_the_experiment(backend, fake_api):
     target = build_plans(load_study("mlp"), "default", presets=["quick"])
-    backend.launch(target, LaunchOptions(extra={"algorithm": "hpoctl-optuna"}))
+    backend.launch(target, KatibOptions(algorithm="hpoctl-optuna"))
     (experiment,) = fake_api.experiments(NAMESPACE).values()
     assert experiment["spec"]["algorithm"]["algorithmName"] == "hpoctl-optuna"
     assert experiment["metadata"]["labels"][names.LABEL_STUDY] == "mlp"

@@ -80,7 +80,9 @@ def test_stages_run_in_order_status_budget_pull_and_delete(user, cli, tmp_path):
         assert status.code == 0, status.err
         assert stage in status.out
         if stage == "exploration":
-            budget = cli("budget", study, "--target", target, "--max-trials", "9", "--parallel", "2", "-n", namespace)
+            budget = cli(
+                "katib", "budget", study, "--target", target, "--max-trials", "9", "--parallel", "2", "-n", namespace
+            )
             assert budget.code == 0, budget.err
             spec = experiments(user, namespace, selector)[name]["spec"]
             assert (spec["maxTrialCount"], spec["parallelTrialCount"]) == (9, 2)
@@ -99,12 +101,12 @@ def test_stages_run_in_order_status_budget_pull_and_delete(user, cli, tmp_path):
     )
     assert trials.stdout.count("everest-m-24h-exploration-") == 9
 
-    pulled = cli("results", "pull", study, "--target", target, "-n", namespace, "--preset", "quick")
+    pulled = cli("results", "pull", study, "--target", target, "-b", "katib", "-n", namespace, "--preset", "quick")
     assert pulled.code == 0, pulled.err
     best = json.loads((tmp_path / "results" / study / target / "best_params.json").read_text())
     assert best
 
-    deleted = cli("delete", study, "--target", target, "-n", namespace, "--preset", "quick", "--yes")
+    deleted = cli("delete", study, "--target", target, "-b", "katib", "-n", namespace, "--preset", "quick", "--yes")
     assert deleted.code == 0, deleted.err
     assert experiments(user, namespace, selector) == {}
     assert (tmp_path / "results" / study / target / "study.db").is_file()
@@ -113,7 +115,7 @@ def test_stages_run_in_order_status_budget_pull_and_delete(user, cli, tmp_path):
 def test_budget_restarts_a_finished_experiment_only_as_katib_allows(user, cli):
     namespace = user.namespace()
     assert cli("launch", "mlp", "--target", "default", "--backend", "katib", "-n", namespace).code == 0
-    budget = ("budget", "mlp", "--target", "default", "--stage", "search", "-n", namespace)
+    budget = ("katib", "budget", "mlp", "--target", "default", "--stage", "search", "-n", namespace)
     finish(user, namespace, "mlp-default-search", reason="ExperimentGoalReached")
     refused = cli(*budget, "--max-trials", "60")
     assert refused.code == 1 and "another reason than reaching maxTrialCount" in refused.err

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hpoctl.errors import ResultsError
-from hpoctl.results import list_targets, load_results, results_dir
+from hpoctl.results import list_targets, load_results, target_dir
 from tests.results.synthetic import everest_params
 
 
@@ -28,7 +28,7 @@ def test_round_trip_several_objectives(forecast_results):
 def test_missing_results_say_what_to_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ResultsError) as error:
-        load_results(results_dir("results", "everest", "M_24h"))
+        load_results(target_dir("results", "everest", "M_24h"))
     assert str(error.value) == (
         "no results for everest/M_24h in results/: run `hpoctl launch everest --target M_24h` first"
     )

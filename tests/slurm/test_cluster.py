@@ -17,7 +17,7 @@ import yaml
 from optuna.trial import TrialState
 
 from hpoctl import trial_record as rec
-from hpoctl.slurm import storage as shared
+from hpoctl.results import layout
 from hpoctl.slurm.coordination import LOST, WORKER_ATTR
 
 pytestmark = pytest.mark.slurm
@@ -56,7 +56,7 @@ def jobs(results: Path) -> list[dict]:
 
 
 def study_of(results: Path) -> optuna.Study:
-    study = shared.load_journal_study(results / "mlp" / "default")
+    study = layout.load_folder_study(results / "mlp" / "default")
     assert study is not None
     return study
 
@@ -84,7 +84,7 @@ def running_trial(results: Path, task: int) -> optuna.trial.FrozenTrial | None:
     journal = results / "mlp" / "default" / "study.journal"
     if not journal.is_file():
         return None
-    study = shared.load_journal_study(journal.parent)
+    study = layout.load_folder_study(journal.parent)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = trial.user_attrs.get(WORKER_ATTR) or {}
         if owner.get("array_task_id") == task and trial.user_attrs.get(rec.STAGE):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hpoctl.catalog import LoadedStudy, load_study
-from hpoctl.config import ConfigError, SlurmOptions, load_config, parse_config
+from hpoctl.config import ConfigError, SlurmJobSettings, load_config, parse_config
 from hpoctl.plan import build_plans
 from hpoctl.slurm.render import (
     RenderError,
@@ -35,7 +35,7 @@ REGENERATE = "HPOCTL_REGEN_GOLDEN=1 .venv/bin/python -m pytest tests/slurm -k go
 RESULTS = Path("/scratch/hpo/results")
 
 
-def golden_settings(study: str = "everest") -> SlurmOptions:
+def golden_settings(study: str = "everest") -> SlurmJobSettings:
     return load_config(GOLDEN / "hpoctl.yaml").slurm.for_study(study)
 
 
@@ -82,7 +82,9 @@ def test_golden_cpu_only_job():
 
 
 def test_sbatch_options_are_sorted_quoted_and_complete():
-    settings = SlurmOptions(partition="gpu", account="solar-lab", sbatch={"constraint": "a100|h100", "exclusive": None})
+    settings = SlurmJobSettings(
+        partition="gpu", account="solar-lab", sbatch={"constraint": "a100|h100", "exclusive": None}
+    )
     plans = build_plans(load_study("everest"), "all")
     options = sbatch_lines(render_stage(plans, "exploration", RenderOptions(RESULTS, settings)).script)
     assert options == sorted(options)
@@ -106,7 +108,7 @@ def test_script_is_valid_bash():
 def test_the_array_maps_tasks_to_targets_and_workers(tmp_path):
     """Run the set-up section of a rendered script with a task id, as SLURM would."""
     plans = build_plans(load_study("everest"), "all")
-    job = render_stage(plans, "exploration", RenderOptions(RESULTS, SlurmOptions(workers=3)))
+    job = render_stage(plans, "exploration", RenderOptions(RESULTS, SlurmJobSettings(workers=3)))
     setup = job.script.split("# set-up\n")[1].split("# command\n")[0]
     for task, (target, worker) in {0: ("C_24h", 0), 10: ("M_24h", 1), 26: ("X_72h", 2)}.items():
         done = subprocess.run(
@@ -173,15 +175,15 @@ def test_runtimes():
     assert container_prefix("apptainer", "x.sif", binds=[], gpu=True) == ["apptainer", "exec", "--nv", "x.sif"]
     assert container_prefix("none", None, binds=["/r"], gpu=True) == []
     plans = build_plans(load_study("mlp"), "default")
-    job = render_stage(plans, "search", RenderOptions(RESULTS, SlurmOptions(), runtime="none"))
+    job = render_stage(plans, "search", RenderOptions(RESULTS, SlurmJobSettings(), runtime="none"))
     assert "apptainer" not in job.script and " -m hpoctl worker mlp " in job.script
     with pytest.raises(RenderError, match="unknown container runtime 'docker'"):
-        render_stage(plans, "search", RenderOptions(RESULTS, SlurmOptions(), runtime="docker"))
+        render_stage(plans, "search", RenderOptions(RESULTS, SlurmJobSettings(), runtime="docker"))
 
 
 def test_without_an_image_the_registry_image_is_used_with_a_note():
     plans = build_plans(load_study("mlp"), "default")
-    job = render_stage(plans, "search", RenderOptions(RESULTS, SlurmOptions()))
+    job = render_stage(plans, "search", RenderOptions(RESULTS, SlurmJobSettings()))
     assert "apptainer exec --bind /scratch/hpo/results docker://ghcr.io/hpoctl/trainer:0.1.0" in job.script
     assert any("slurm.image is not set" in n for n in job.notes)
 
@@ -190,7 +192,7 @@ def test_a_study_file_is_named_by_absolute_path_and_bound(tmp_path):
     raw = load_study("mlp").raw
     path = tmp_path / "my-study.yaml"
     plans = build_plans(LoadedStudy(raw, validate_spec(raw, str(path)), str(path)), "default")
-    job = render_stage(plans, "search", RenderOptions(RESULTS, SlurmOptions(image="/i.sif")))
+    job = render_stage(plans, "search", RenderOptions(RESULTS, SlurmJobSettings(image="/i.sif")))
     assert f"hpoctl worker {path}" in job.script
     assert f"--bind {RESULTS},{tmp_path} /i.sif" in job.script
 
@@ -203,7 +205,7 @@ def test_overrides_travel_to_the_worker():
         "trainer.args.data": '"/d x"',
     }
     plans = build_plans(load_study("mlp"), "default", presets=["quick"], overrides=overrides)
-    script = render_stage(plans, "search", RenderOptions(RESULTS, SlurmOptions(), seed=5)).script
+    script = render_stage(plans, "search", RenderOptions(RESULTS, SlurmJobSettings(), seed=5)).script
     assert "--preset quick --set limits.max_trials=12 --set algorithm.settings.seed=3" in script
     assert "--set 'trainer.args.data=\"/d x\"'" in script and "--seed 5" in script
     assert parse_set_overrides([f"{k}={v}" for k, v in flatten_overrides(overrides)]) == overrides
@@ -213,19 +215,19 @@ def test_time_limit_from_the_stage_capped_by_the_cluster():
     raw = {**load_study("everest").raw}
     raw["protocol"] = [{**raw["protocol"][0], "timeout": "3h"}, *raw["protocol"][1:]]
     plans = build_plans(LoadedStudy(raw, validate_spec(raw, "e.yaml"), "e.yaml"), "M_24h")
-    jobs = render_study(plans, RenderOptions(RESULTS, SlurmOptions(time_limit=20 * 3600)))
+    jobs = render_study(plans, RenderOptions(RESULTS, SlurmJobSettings(time_limit=20 * 3600)))
     assert [o for j in jobs for o in sbatch_lines(j.script) if o.startswith("--time")] == [
         "--time=03:00:00",  # the stage's timeout
         "--time=20:00:00",  # limits.timeout (24h) capped by slurm.time_limit
         "--time=20:00:00",
     ]
     with pytest.raises(RenderError, match=r"longer than slurm\.signal_grace"):
-        render_study(plans, RenderOptions(RESULTS, SlurmOptions(time_limit=60)))
+        render_study(plans, RenderOptions(RESULTS, SlurmJobSettings(time_limit=60)))
 
 
 def test_workers_never_exceed_a_stage_trials():
     plans = build_plans(load_study("everest"), "M_24h", presets=["quick"])
-    jobs = render_study(plans, RenderOptions(RESULTS, SlurmOptions(workers=3)))
+    jobs = render_study(plans, RenderOptions(RESULTS, SlurmJobSettings(workers=3)))
     assert [(j.stage, j.workers) for j in jobs] == [("exploration", 3), ("refinement", 3), ("confirmation", 2)]
 
 

@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 from hpoctl import trial_record as rec
 from hpoctl.catalog import load_study
 from hpoctl.plan import build_plans
+from hpoctl.results import layout
 from hpoctl.runner import SURPLUS, StageRunner, stage_counts
 from hpoctl.sampling import build_sampler
 from hpoctl.slurm import storage as shared
@@ -40,7 +41,7 @@ def all_running(job_ids):
 
 
 def journal_study(path: Path, plan, seed: int = 0) -> optuna.Study:
-    study = shared.create_study(plan, path, sampler=build_sampler(plan, seed=seed, parallel=True))
+    study = layout.create_study(plan, path, sampler=build_sampler(plan, seed=seed, parallel=True))
     study.pruner = optuna.pruners.NopPruner()
     return study
 
@@ -64,7 +65,7 @@ def test_concurrent_workers_meet_the_budget_exactly(write_study, tmp_path):
         thread.start()
     for thread in threads:
         thread.join(120)
-    study = optuna.load_study(study_name="mlp.default", storage=shared.open_storage(journal))
+    study = optuna.load_study(study_name="mlp.default", storage=layout.open_storage(journal))
     counts = stage_counts(study, "search")
     assert (counts.complete, counts.counted, counts.running) == (10, 10, 0)
     others = [t for t in study.trials if t.state != TrialState.COMPLETE]
@@ -150,7 +151,7 @@ def test_top_k_with_several_workers_runs_each_configuration_once(write_study, tm
         thread.start()
     for thread in threads:
         thread.join(120)
-    study = optuna.load_study(study_name="mlp.default", storage=shared.open_storage(journal))
+    study = optuna.load_study(study_name="mlp.default", storage=layout.open_storage(journal))
     confirm = [t for t in study.trials if t.user_attrs.get(rec.STAGE) == "confirm" and t.state == TrialState.COMPLETE]
     sources = [t.user_attrs[rec.SOURCE_TRIAL] for t in confirm]
     assert len(confirm) == 3 and len(set(sources)) == 3
@@ -174,7 +175,7 @@ def test_run_worker_writes_the_results(write_study, tmp_path, cli):
     assert shown.code == 0 and json.loads(shown.out)["counts"]["complete"] == 4
     again = cli("worker", path, "--target", "default", "--stage", "search", "--results", str(results))
     assert again.code == 0 and "4/4 trials done" in again.err
-    assert len(shared.load_journal_study(out).trials) == 4
+    assert len(layout.load_folder_study(out).trials) == 4
 
 
 def test_sigterm_keeps_the_trial_for_a_re_run_and_exits_75(write_study, tmp_path):
@@ -191,7 +192,7 @@ def test_sigterm_keeps_the_trial_for_a_re_run_and_exits_75(write_study, tmp_path
     _, err = worker.communicate(timeout=60)
     assert worker.returncode == INTERRUPTED_EXIT, err
     assert "stopped by a signal with trials left" in err
-    study = shared.load_journal_study(journal.parent)
+    study = layout.load_folder_study(journal.parent)
     (trial,) = study.trials
     assert trial.state == TrialState.FAIL and trial.user_attrs[rec.INTERRUPTED]
     assert stage_counts(study, "search").counted == 0
@@ -211,7 +212,7 @@ def test_a_trainer_signalled_by_the_scheduler_stops_the_worker_too(write_study, 
     os.kill(trainer, signal.SIGTERM)
     _, err = worker.communicate(timeout=60)
     assert worker.returncode == INTERRUPTED_EXIT, err
-    study = shared.load_journal_study(results / "mlp" / "default")
+    study = layout.load_folder_study(results / "mlp" / "default")
     (trial,) = study.trials
     assert trial.state == TrialState.FAIL and trial.user_attrs[rec.INTERRUPTED]
 

@@ -4,11 +4,13 @@
 [--cache-dir DIR] [--report stdout|push] [--threads N] [--<target-arg> V ...] --<param>=<value> ...``
 
 One ``epoch=N metric=value ...`` line per epoch on stdout (Katib's StdOut collector format), nothing else on
-stdout; metrics.json and hyperparameters.yaml in ``--output``; exit codes in :class:`ExitCode`.
+stdout; metrics.json and hyperparameters.yaml in ``--output``; exit codes in :class:`ExitCode` (defined in
+:mod:`hpoctl.trainer_contract`).
 
 Modules, one job each: :mod:`.args` (command line from typed groups), :mod:`.spec` (what a trainer declares),
 :mod:`.cli` (``python -m`` entry), :mod:`.runner` (exceptions -> exit codes and status), :mod:`.report` and
 :mod:`.metrics_io` (stdout line, metrics.json, Katib push), :mod:`.cache` (prepared-data cache),
+:mod:`.targets` (resolving ``--target``), :mod:`.datafiles` (reading ``--data`` files),
 :mod:`.signals` (SIGTERM at batch boundaries), :mod:`.lightning_loop` (the Lightning Trainer; imports torch,
 so it is not re-exported here).
 """

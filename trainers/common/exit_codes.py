@@ -1,51 +1,8 @@
-"""Exit codes and trial statuses of the trainer contract, in one place for the trainers and the backends."""
+"""Exit codes and trial statuses of the trainer contract, re-exported for the trainers from
+:mod:`hpoctl.trainer_contract`, which owns them so that the core need not import a trainer package."""
 
 from __future__ import annotations
 
-import enum
-import signal
-
-
-class ExitCode(enum.IntEnum):
-    """How a trainer process ends; backends map these to trial states."""
-
-    OK = 0
-    """Every epoch ran."""
-    ERROR = 1
-    """Anything unexpected (one line on stderr; a traceback with ``HPOCTL_DEBUG=1``)."""
-    USAGE = 2
-    """Unknown or malformed argument, unknown target, contradicting target arguments."""
-    DIVERGED = 3
-    """The loss (or a validation metric) became NaN or infinite: the hyperparameters diverged."""
-    DATA = 4
-    """``--data`` is missing or malformed, or the data cannot support the target."""
-    OUT_OF_MEMORY = 5
-    """The accelerator or the host ran out of memory."""
-    INTERRUPTED = 128 + signal.SIGTERM
-    """SIGTERM (pre-emption, Katib early stopping, a pruner) stopped the trial at a batch boundary: 143."""
-
-    @classmethod
-    def for_signal(cls, signum: int) -> int:
-        """The shell convention ``128 + signum`` (143 for SIGTERM, 130 for SIGINT)."""
-        return 128 + int(signum)
-
-
-class TrialStatus(str, enum.Enum):
-    """``status`` in ``metrics.json``; ``running`` only while the trainer is alive (a SIGKILL leaves it)."""
-
-    RUNNING = "running"
-    COMPLETED = "completed"
-    INTERRUPTED = "interrupted"
-    FAILED = "failed"
-
-    @classmethod
-    def for_exit_code(cls, code: int) -> TrialStatus:
-        """The status a process with this exit code leaves behind."""
-        if code == ExitCode.OK:
-            return cls.COMPLETED
-        if code > 128:
-            return cls.INTERRUPTED
-        return cls.FAILED
-
+from hpoctl.trainer_contract import ExitCode, TrialStatus
 
 __all__ = ["ExitCode", "TrialStatus"]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,7 @@ from typing import Any
 import yaml
 
 from hpoctl import atomic
-
-KATIB_STDOUT_REGEX = re.compile(r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)")
-"""Katib's default StdOut metrics-collector filter (v1beta1 ``DefaultFilter``)."""
+from hpoctl.trainer_contract import KATIB_STDOUT_REGEX
 
 
 def format_number(value: float | int) -> str:

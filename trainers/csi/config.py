@@ -10,8 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from hpoctl.trainers.common.args import ARG_MODEL_CONFIG, RunArgs
-from hpoctl.trainers.common.errors import UsageError
 from hpoctl.trainers.common.spec import TrainerSpec
+from hpoctl.trainers.common.targets import resolve_target as resolve_common
 
 TARGETS = ("default",)
 CLASSES = ("0", "1", "2", "3", "unknown")
@@ -72,10 +72,7 @@ SYNTHETIC_ONLY = ("n_images",)
 def resolve_target(run: RunArgs, data: BaseModel) -> tuple[str, BaseModel]:
     """One target, ``default``; synthetic sizing arguments conflict with ``--data``."""
     assert isinstance(data, CsiDataArgs)
-    if run.data is not None and (given := [f for f in SYNTHETIC_ONLY if f in data.model_fields_set]):
-        flags = ", ".join("--" + f.replace("_", "-") for f in given)
-        raise UsageError(f"{flags}: for synthetic data only; drop it or drop --data")
-    return run.target or "default", data
+    return resolve_common(run, data, synthetic_only=SYNTHETIC_ONLY)
 
 
 def ignored_hyperparameters(hparams: CsiHparams) -> list[str]:

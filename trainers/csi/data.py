@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from hpoctl.trainers.common.cache import Arrays, file_fingerprint
+from hpoctl.trainers.common.datafiles import read_npz, seeded_split
 from hpoctl.trainers.common.errors import DataError
 from hpoctl.trainers.csi.config import CLASSES, UNKNOWN
 
@@ -136,14 +137,6 @@ def read_folder(root: Path, size: int) -> Arrays:
     return raw
 
 
-def read_npz(path: Path) -> Arrays:
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
-    except Exception as e:
-        raise DataError(f"--data: cannot read {path} as .npz: {e}") from None
-
-
 def folder_fingerprint(root: Path) -> dict[str, Any]:
     """Identity of an image folder for the cache key: its path and its files' names, sizes and times."""
     files = sorted(p for p in root.rglob("*.png") if p.is_file())
@@ -179,8 +172,7 @@ def prepare(raw: Arrays, image_size: int, data_seed: int) -> Arrays:
     values = _resize(values, image_size)
     split = raw.get("split")
     if split is None:
-        rng = np.random.default_rng([data_seed, 0x5B1])
-        split = np.where(rng.permutation(len(values)) < int(0.8 * len(values)), TRAIN, VAL)
+        split = seeded_split(len(values), data_seed, 0.8)
     if split.shape != (len(values),) or not np.isin(split, [TRAIN, VAL]).all():
         raise DataError("--data: split must be [N] with 0 (train) and 1 (validation) only")
     if len(np.unique(labels[split == TRAIN])) < 2 or not (split == VAL).any():

@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field, field_validator
 from hpoctl.trainers.common.args import ARG_MODEL_CONFIG, RunArgs
 from hpoctl.trainers.common.errors import UsageError
 from hpoctl.trainers.common.spec import TrainerSpec
+from hpoctl.trainers.common.targets import TargetFields
+from hpoctl.trainers.common.targets import resolve_target as resolve_common
 
 FLARE_CLASSES = ("C", "M", "X")
 """GOES classes; target ``M`` means a flare of class M or above."""
@@ -78,35 +80,25 @@ class EverestDataArgs(BaseModel):
 
 
 SYNTHETIC_ONLY = ("n_samples", "data_seed", "signal_strength")
+TARGET_FIELDS = TargetFields(
+    names=("flare_class", "window"),
+    default=DEFAULT_TARGET,
+    compose=lambda flare_class, window: f"{flare_class}_{window}h",
+    parse=lambda target: (target[0], int(target[2:-1])),
+)
 
 
 def resolve_target(run: RunArgs, data: BaseModel) -> tuple[str, BaseModel]:
     """``M_24h`` -> ``--flare-class M --window 24``; given fixed arguments must agree with the target."""
     assert isinstance(data, EverestDataArgs)
-    if run.data is not None and (given := [f for f in SYNTHETIC_ONLY if f in data.model_fields_set]):
-        flags = ", ".join("--" + f.replace("_", "-") for f in given)
-        raise UsageError(f"{flags}: for synthetic data only; drop it or drop --data")
-    target = run.target
-    if target is None:
-        if data.flare_class is None and data.window is None:
-            target = DEFAULT_TARGET
-        elif data.flare_class is None or data.window is None:
-            raise UsageError("give --target, or both --flare-class and --window")
-        else:
-            target = f"{data.flare_class}_{data.window}h"
-    flare_class, window = target[0], int(target[2:-1])
-    for flag, given, implied in (("--flare-class", data.flare_class, flare_class), ("--window", data.window, window)):
-        if given is not None and given != implied:
-            raise UsageError(
-                f"{flag}={given} contradicts --target={target} "
-                f"(which means --flare-class {flare_class} --window {window})"
-            )
-    resolved = {"flare_class": flare_class, "window": window}
+    target, data = resolve_common(run, data, synthetic_only=SYNTHETIC_ONLY, fields=TARGET_FIELDS)
     if run.data is None and (data.n_features or 0) > N_SYNTHETIC_FEATURES:
         raise UsageError(f"--n-features={data.n_features}: the synthetic data has {N_SYNTHETIC_FEATURES} parameters")
     if run.data is None:
-        resolved |= {name: getattr(data, name) or default for name, default in SYNTHETIC_DEFAULTS.items()}
-    return target, data.model_copy(update=resolved)
+        data = data.model_copy(
+            update={name: getattr(data, name) or default for name, default in SYNTHETIC_DEFAULTS.items()}
+        )
+    return target, data
 
 
 SPEC = TrainerSpec(

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from hpoctl.trainers.common.cache import Arrays, file_fingerprint
+from hpoctl.trainers.common.datafiles import read_npz
 from hpoctl.trainers.common.errors import DataError
 from hpoctl.trainers.everest.config import FLARE_CLASSES, SYNTHETIC_DEFAULTS, TARGETS, WINDOWS
 
@@ -209,17 +210,6 @@ def synthesize(n_samples: int, seq_len: int, n_features: int, data_seed: int, si
     return raw
 
 
-def load_npz(path: Path) -> Arrays:
-    """Read a ``--data`` file; any problem is a :class:`DataError` naming the file."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
-    except FileNotFoundError:
-        raise DataError(f"--data: {path} does not exist") from None
-    except Exception as e:
-        raise DataError(f"--data: cannot read {path} as .npz: {e}") from None
-
-
 def data_file(data: Path) -> Path:
     """``--data DIR`` means ``DIR/everest.npz``; a file is taken as is."""
     path = data / DATA_FILE if data.is_dir() else data
@@ -304,7 +294,9 @@ def load_prepared(trial: Any, data_path: Path | None, args: Any) -> Arrays:
     path = data_file(data_path)
     params = {"seq_len": args.seq_len, "n_features": args.n_features, "version": DATA_VERSION}
     return trial.prepare_data(
-        file_fingerprint(path), params, lambda: prepare(load_npz(path), args.seq_len, args.n_features)
+        file_fingerprint(path),
+        params,
+        lambda: prepare(read_npz(path, report_missing=True), args.seq_len, args.n_features),
     )
 
 

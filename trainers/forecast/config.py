@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from hpoctl.trainers.common.args import ARG_MODEL_CONFIG, RunArgs
 from hpoctl.trainers.common.errors import UsageError
 from hpoctl.trainers.common.spec import TrainerSpec
+from hpoctl.trainers.common.targets import TargetFields
+from hpoctl.trainers.common.targets import resolve_target as resolve_common
 
 MODELS = ("NHITS_Q", "TFT_Q", "TIMESNET_Q")
 DATASETS = ("heat", "water_centrum", "water_tommerby")
@@ -198,34 +200,24 @@ class ForecastDataArgs(BaseModel):
 
 
 SYNTHETIC_ONLY = ("n_days", "data_seed")
+TARGET_FIELDS = TargetFields(
+    names=("model", "dataset"),
+    default=DEFAULT_TARGET,
+    compose=lambda model, dataset: f"{model}@{dataset}",
+    parse=lambda target: tuple(target.split("@")),
+)
 
 
 def resolve_target(run: RunArgs, data: BaseModel) -> tuple[str, BaseModel]:
     """``TFT_Q@heat`` -> ``--model TFT_Q --dataset heat``; given fixed arguments must agree with the target."""
     assert isinstance(data, ForecastDataArgs)
-    if run.data is not None and (given := [f for f in SYNTHETIC_ONLY if f in data.model_fields_set]):
-        flags = ", ".join("--" + f.replace("_", "-") for f in given)
-        raise UsageError(f"{flags}: for synthetic data only; drop it or drop --data")
-    target = run.target
-    if target is None:
-        if data.model is None and data.dataset is None:
-            target = DEFAULT_TARGET
-        elif data.model is None or data.dataset is None:
-            raise UsageError("give --target, or both --model and --dataset")
-        else:
-            target = f"{data.model}@{data.dataset}"
-    model, dataset = target.split("@")
-    for flag, given_value, implied in (("--model", data.model, model), ("--dataset", data.dataset, dataset)):
-        if given_value is not None and given_value != implied:
-            raise UsageError(
-                f"{flag}={given_value} contradicts --target={target} (which means --model {model} --dataset {dataset})"
-            )
+    target, data = resolve_common(run, data, synthetic_only=SYNTHETIC_ONLY, fields=TARGET_FIELDS)
     if 24 * data.validation_days < data.walk_forward_steps * data.horizon:
         raise UsageError(
             f"--validation-days={data.validation_days} cannot hold --walk-forward-steps={data.walk_forward_steps} "
             f"forecasts of --horizon={data.horizon} hours"
         )
-    return target, data.model_copy(update={"model": model, "dataset": dataset})
+    return target, data
 
 
 SPEC = TrainerSpec(

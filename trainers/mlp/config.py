@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 from hpoctl.trainers.common.args import ARG_MODEL_CONFIG, RunArgs
 from hpoctl.trainers.common.errors import UsageError
 from hpoctl.trainers.common.spec import TrainerSpec
+from hpoctl.trainers.common.targets import resolve_target as resolve_common
 
 TARGETS = ("default",)
 
@@ -71,12 +72,10 @@ SYNTHETIC_ONLY = ("n_samples", "n_features", "n_classes")
 def resolve_target(run: RunArgs, data: BaseModel) -> tuple[str, BaseModel]:
     """One target, ``default``; synthetic sizing arguments conflict with ``--data``."""
     assert isinstance(data, MlpDataArgs)
-    if run.data is not None and (given := [f for f in SYNTHETIC_ONLY if f in data.model_fields_set]):
-        flags = ", ".join("--" + f.replace("_", "-") for f in given)
-        raise UsageError(f"{flags}: for synthetic data only; drop it or drop --data")
+    target, data = resolve_common(run, data, synthetic_only=SYNTHETIC_ONLY)
     if run.data is None and "label_column" in data.model_fields_set:
         raise UsageError("--label-column only applies to a --data CSV file")
-    return run.target or "default", data
+    return target, data
 
 
 SPEC = TrainerSpec(

@@ -16,13 +16,13 @@ with 3% of labels flipped (scikit-learn's ``make_classification`` recipe).
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hpoctl.trainers.common.cache import Arrays, file_fingerprint
+from hpoctl.trainers.common.datafiles import read_csv_rows, read_npz, seeded_split
 from hpoctl.trainers.common.errors import DataError
 
 DATA_FILES = ("mlp.npz", "mlp.csv")
@@ -67,14 +67,7 @@ def data_file(data: Path) -> Path:
 
 def read_csv(path: Path, label_column: str) -> Arrays:
     """Read a CSV with a header row into ``X``, ``y`` and maybe ``split``."""
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f"--data: cannot read {path}: {e}") from None
-    if len(rows) < 2:
-        raise DataError(f"--data: {path} needs a header row and at least one data row")
-    header, body = rows[0], rows[1:]
+    header, body = read_csv_rows(path)
     if label_column not in header:
         raise DataError(f"--data: {path} has no column {label_column!r} (columns: {', '.join(header)})")
     if any(len(row) != len(header) for row in body):
@@ -95,14 +88,6 @@ def read_csv(path: Path, label_column: str) -> Arrays:
     return raw
 
 
-def read_npz(path: Path) -> Arrays:
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
-    except Exception as e:
-        raise DataError(f"--data: cannot read {path} as .npz: {e}") from None
-
-
 def prepare(raw: Arrays, data_seed: int) -> Arrays:
     """Number the classes, split if needed, standardise with training statistics."""
     x, y = raw.get("X"), raw.get("y")
@@ -113,8 +98,7 @@ def prepare(raw: Arrays, data_seed: int) -> Arrays:
         raise DataError(f"--data: need at least 2 classes, found {len(classes)}")
     split = raw.get("split")
     if split is None:
-        rng = np.random.default_rng([data_seed, 0x5B1])
-        split = np.where(rng.permutation(len(x)) < int(0.8 * len(x)), TRAIN, VAL)
+        split = seeded_split(len(x), data_seed, 0.8)
     if split.shape != (len(x),) or not np.isin(split, [TRAIN, VAL]).all():
         raise DataError("--data: split must be [N] with 0/train and 1/val only")
     if not (split == TRAIN).any() or not (split == VAL).any():

@@ -11,8 +11,8 @@ import re
 from pydantic import BaseModel, Field, field_validator
 
 from hpoctl.trainers.common.args import ARG_MODEL_CONFIG, RunArgs
-from hpoctl.trainers.common.errors import UsageError
 from hpoctl.trainers.common.spec import TrainerSpec
+from hpoctl.trainers.common.targets import resolve_target as resolve_common
 
 TARGETS = ("default",)
 OBJECTIVE_WEIGHTS = {"exp_mae": 1.5, "sol_f1": 2.0, "sol_recall": 1.5, "stage1_mae": 0.1}
@@ -106,10 +106,7 @@ SYNTHETIC_ONLY = ("n_dft", "n_exp")
 def resolve_target(run: RunArgs, data: BaseModel) -> tuple[str, BaseModel]:
     """One target, ``default``; synthetic sizing arguments conflict with ``--data``."""
     assert isinstance(data, TransferDataArgs)
-    if run.data is not None and (given := [f for f in SYNTHETIC_ONLY if f in data.model_fields_set]):
-        flags = ", ".join("--" + f.replace("_", "-") for f in given)
-        raise UsageError(f"{flags}: for synthetic data only; drop it or drop --data")
-    return run.target or "default", data
+    return resolve_common(run, data, synthetic_only=SYNTHETIC_ONLY)
 
 
 SPEC = TrainerSpec(

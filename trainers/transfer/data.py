@@ -27,13 +27,13 @@ the data allows.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hpoctl.trainers.common.cache import Arrays, file_fingerprint
+from hpoctl.trainers.common.datafiles import read_csv_rows, read_npz, seeded_split
 from hpoctl.trainers.common.errors import DataError
 
 DATA_FILE = "transfer.npz"
@@ -95,14 +95,7 @@ def synthesize(n_dft: int, n_exp: int, data_seed: int) -> Arrays:
 
 
 def _read_csv(path: Path, targets: tuple[str, ...]) -> tuple[list[str], Arrays]:
-    try:
-        with path.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise DataError(f"--data: cannot read {path}: {e}") from None
-    if len(rows) < 2:
-        raise DataError(f"--data: {path} needs a header row and at least one data row")
-    header, body = rows[0], rows[1:]
+    header, body = read_csv_rows(path)
     missing = [t for t in targets if t not in header]
     if missing:
         raise DataError(f"--data: {path} has no column {', '.join(missing)} (columns: {', '.join(header)})")
@@ -130,14 +123,6 @@ def read_csv_pair(folder: Path) -> Arrays:
     return raw
 
 
-def read_npz(path: Path) -> Arrays:
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {name: npz[name] for name in npz.files}
-    except Exception as e:
-        raise DataError(f"--data: cannot read {path} as .npz: {e}") from None
-
-
 def prepare(raw: Arrays, data_seed: int) -> Arrays:
     """Check shapes, split the DFT set if needed, standardise features with the DFT training statistics."""
     needed = ("dft_X", "dft_chi", "exp_X", "exp_chi", "exp_soluble")
@@ -155,8 +140,7 @@ def prepare(raw: Arrays, data_seed: int) -> Arrays:
         raise DataError("--data: exp_soluble must be 0/1 with both classes present")
     split = raw.get("dft_split")
     if split is None:
-        rng = np.random.default_rng([data_seed, 0x5B1])
-        split = np.where(rng.permutation(n) < int(0.9 * n), TRAIN, VAL)
+        split = seeded_split(n, data_seed, 0.9)
     split = np.asarray(split)
     if split.shape != (n,) or not np.isin(split, [TRAIN, VAL]).all() or not (split == VAL).any():
         raise DataError("--data: dft_split must be [N] with 0 (train) and 1 (validation), both present")

@@ -1,4 +1,5 @@
-"""`hpoctl worker` (what a SLURM array task runs) and `hpoctl logs` (an array task's output and error files)."""
+"""The SLURM backend's own commands: `hpoctl worker` (what a SLURM array task runs) and `hpoctl logs` (an array
+task's output and error files)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,9 @@ from typing import Annotated
 
 import typer
 
-from hpoctl.catalog import load_study
-from hpoctl.cli.options import PresetOpt, ResultsOpt, SetOpt, StudyArg, results_root
+from hpoctl.cli.options import PresetOpt, ResultsOpt, SetOpt, StudyArg, results_root, select_plans
 from hpoctl.errors import HpoctlError, UsageError
-from hpoctl.plan import build_plans
 from hpoctl.slurm.render import INTERRUPTED_EXIT
-from hpoctl.spec.loader import parse_set_overrides
 
 
 class WorkerStopped(HpoctlError):
@@ -69,8 +67,7 @@ def worker(
 
     if target == "all":
         raise UsageError("a worker runs one target; `hpoctl launch --backend slurm --target all` starts them all")
-    overrides = parse_set_overrides(set_ or [])
-    (plan,) = build_plans(load_study(study), target, presets=preset or [], overrides=overrides)
+    (plan,) = select_plans(study, target, preset=preset, set_=set_)
     code = run_worker(
         plan,
         plan.stage(stage).name,
@@ -101,6 +98,7 @@ def logs(
     tail: Annotated[int | None, typer.Option("--tail", "-n", min=1, help="Only the last N lines of each file.")] = None,
     results: ResultsOpt = None,
     preset: PresetOpt = None,
+    set_: SetOpt = None,
 ) -> None:
     """Print a target's SLURM array task logs (the --output and --error files under the results folder).
 
@@ -115,7 +113,7 @@ def logs(
 
     if target == "all":
         raise UsageError("logs takes one target")
-    (plan,) = build_plans(load_study(study), target, presets=preset or [])
+    (plan,) = select_plans(study, target, preset=preset, set_=set_)
     if stage is not None:
         plan.stage(stage)
     for job, number, out, err in task_log_paths(results_root(results), plan, task=task, stage=stage):

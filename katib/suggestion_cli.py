@@ -1,5 +1,4 @@
-"""`hpoctl suggestion serve`: the hpoctl-optuna suggestion service Katib runs per Experiment, and the
-`--algorithm` option `hpoctl render` and `hpoctl launch` share."""
+"""`hpoctl suggestion serve`: the hpoctl-optuna suggestion service Katib runs per Experiment."""
 
 from __future__ import annotations
 
@@ -7,7 +6,6 @@ import logging
 import signal
 import sys
 import threading
-from enum import Enum
 from typing import Annotated
 
 import typer
@@ -17,22 +15,6 @@ app = typer.Typer(
     help="The hpoctl-optuna Katib suggestion service (gRPC).",
     no_args_is_help=True,
 )
-
-
-class AlgorithmChoice(str, Enum):
-    auto = "auto"
-    hpoctl_optuna = "hpoctl-optuna"
-    katib = "katib"
-
-
-AlgorithmOpt = Annotated[
-    AlgorithmChoice,
-    typer.Option(
-        "--algorithm",
-        help="katib: auto (hpoctl-optuna for several objectives, NSGA-II/MOTPE and continued stages, else Katib's "
-        "own), hpoctl-optuna (every search stage), or katib (Katib's own only).",
-    ),
-]
 
 
 @app.command("serve")

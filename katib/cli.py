@@ -1,4 +1,6 @@
-"""`hpoctl katib ...`: tasks on a cluster's Katib installation (`hpoctl katib register`)."""
+"""`hpoctl katib ...`: the Katib backend's own commands: `register` (set up a cluster's Katib for hpoctl) and
+`budget` (change a running Experiment's trial counts). The kubernetes client is imported inside them, so
+`hpoctl --help` stays fast."""
 
 from __future__ import annotations
 
@@ -8,9 +10,26 @@ from typing import Annotated
 
 import typer
 
+from hpoctl.cli.options import (
+    ConfigOpt,
+    ContextOpt,
+    KubeconfigOpt,
+    NamespaceOpt,
+    PresetOpt,
+    SetOpt,
+    StageOpt,
+    StudyArg,
+    TargetOpt,
+    backend_options,
+    select_plans,
+)
 from hpoctl.cli.output import note
 
-app = typer.Typer(name="katib", help="Set up a cluster's Katib for hpoctl.", no_args_is_help=True)
+app = typer.Typer(
+    name="katib",
+    help="The Katib backend's own commands: set up a cluster's Katib, change a budget.",
+    no_args_is_help=True,
+)
 
 
 @app.command("register")
@@ -72,3 +91,38 @@ def register(
     note(result.line())
     if result.action != "unchanged":
         note(f"Katib reads it at start-up: {RESTART_HINT.format(namespace=namespace)}")
+
+
+@app.command("budget")
+def budget(
+    study: StudyArg,
+    target: TargetOpt,
+    max_trials: Annotated[int | None, typer.Option("--max-trials", min=1, help="New maxTrialCount.")] = None,
+    parallel: Annotated[int | None, typer.Option("--parallel", min=1, help="New parallelTrialCount.")] = None,
+    stage: StageOpt = None,
+    preset: PresetOpt = None,
+    set_: SetOpt = None,
+    namespace: NamespaceOpt = None,
+    context: ContextOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Change the trial budget of a running Katib Experiment (maxTrialCount, parallelTrialCount).
+
+    Without --stage, the target's running stage is patched. A finished Experiment takes more trials
+    when its resumePolicy is LongRunning (hpoctl's default) or FromVolume.
+
+    Examples:
+        hpoctl katib budget everest --target M_24h --max-trials 150
+        hpoctl katib budget everest --target M_24h --parallel 8 -n hpo
+        hpoctl katib budget everest --target M_24h --stage exploration --max-trials 200 --parallel 6
+    """
+    from hpoctl.katib.backend import KatibBackend
+
+    plans = select_plans(study, target, stage=stage, preset=preset, set_=set_)
+    backend = KatibBackend()
+    options = backend_options(
+        backend, stage=stage, namespace=namespace, context=context, kubeconfig=kubeconfig, config=config
+    )
+    for line in backend.budget(plans, options, max_trials=max_trials, parallel=parallel):
+        note(line)
