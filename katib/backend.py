@@ -12,13 +12,12 @@ running Experiment's trial counts.
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from hpoctl import trial_record as rec
 from hpoctl.backends._base import Backend, Launched, Options, Rendered, StageStatus
@@ -27,7 +26,7 @@ from hpoctl.config import HpoctlConfig, load_config
 from hpoctl.errors import BackendError, UsageError
 from hpoctl.katib import names
 from hpoctl.katib.client import Connection, KatibApi, connect
-from hpoctl.katib.manifest_io import dump_manifests
+from hpoctl.katib.manifest_io import dump_manifests, manifests_document
 from hpoctl.katib.pull import build_study, experiments_of, objective_values, pull_results, read_trials
 from hpoctl.katib.render import (
     RenderedExperiment,
@@ -76,7 +75,7 @@ class KatibOptions(Options):
     kubeconfig: Path | None = None
     image: str | None = None
     node_pool: str | None = None
-    metrics_collector: str | None = None
+    metrics_collector: Literal["stdout", "push"] | None = None
     scalarise: bool = False
     algorithm: str = "auto"
     running: bool = False
@@ -87,16 +86,12 @@ class KatibOptions(Options):
             raise UsageError(f"--metrics-collector must be stdout or push, got {self.metrics_collector!r}")
 
 
-def _katib(options: Options) -> KatibOptions:
-    return options if isinstance(options, KatibOptions) else KatibOptions(**dataclasses.asdict(options))
-
-
 def _render_options(options: KatibOptions, config: HpoctlConfig, namespace: str | None) -> RenderOptions:
     return RenderOptions(
         namespace=namespace,
         image=options.image,
         node_pool=options.node_pool,
-        metrics_collector=options.metrics_collector,  # type: ignore[arg-type]
+        metrics_collector=options.metrics_collector,
         scalarise=options.scalarise,
         seed=options.seed,
         config=config,
@@ -142,7 +137,7 @@ class KatibBackend(Backend):
         self.poll_seconds = poll_seconds
 
     def _context(self, options: Options) -> _Context:
-        options = _katib(options)
+        options = self.own_options(options)
         config = self._config or load_config(options.config)
         if self._custom is not None:
             connection = Connection(self._custom, self._core, self._default_namespace, "the cluster")
@@ -159,13 +154,13 @@ class KatibBackend(Backend):
     def render(self, plans: list[Plan], options: Options) -> Rendered:
         """Each target's Experiments, one per stage, validated as Katib's webhook would; no cluster is needed
         (a top-k stage's configurations are filled in only by `launch`, once the previous stage has finished)."""
-        options = _katib(options)
+        options = self.own_options(options)
         config = self._config or load_config(options.config)
         rendered = render_experiments(plans, _render_options(options, config, options.namespace))
         _check(rendered, config)
         manifests = [r.manifest for r in rendered]
         notes = [f"note: {n}" for n in dict.fromkeys(n for r in rendered for n in r.notes)]
-        return Rendered(dump_manifests(manifests), manifests, notes, json.loads(dump_manifests(manifests, "json")))
+        return Rendered(dump_manifests(manifests), manifests, notes, manifests_document(manifests))
 
     def validate(self, item: str, options: Options) -> str:
         """A file of Katib Experiments checked as Katib's webhook would, or a study rendered (every target and
@@ -178,11 +173,7 @@ class KatibBackend(Backend):
             manifests = load_manifests(path.read_text(encoding="utf-8"), item)
             experiments = [m for m in manifests if m.get("kind") == "Experiment"]
             if experiments:
-                check_experiments(
-                    experiments,
-                    installation=hpoctl_installation(config.katib.suggestions),
-                    kubernetes_version=config.katib.kubernetes_version,
-                )
+                _check_manifests(experiments, config)
                 return f"{item}: {len(experiments)} Katib Experiments valid (as Katib's webhook checks them)"
         rendered = self.render(build_plans(load_study(item), "all"), options)
         count = len(rendered.documents)
@@ -398,7 +389,7 @@ class KatibBackend(Backend):
         """`hpoctl results pull`: every target's trials into its results folder (with `running`, the running
         trials too, as RUNNING)."""
         context = self._context(options)
-        include_running = _katib(options).running
+        include_running = self.own_options(options).running
         return [
             pull_results(
                 plan,
@@ -437,7 +428,7 @@ class KatibBackend(Backend):
         """Delete the plans' Experiments (their stages), pulling each target's results first unless
         `no_pull`: Katib keeps no metrics of a deleted Experiment."""
         context = self._context(options)
-        pull = not _katib(options).no_pull
+        pull = not self.own_options(options).no_pull
         lines = []
         for plan in plans:
             wanted = [names.experiment_name(plan.study, plan.target, s.name) for s in plan.stages]
@@ -546,8 +537,14 @@ class _Step:
 
 
 def _check(rendered: Iterable[RenderedExperiment], config: HpoctlConfig) -> None:
+    """The rendered Experiments that can be applied (not a top-k stage still waiting), checked."""
+    _check_manifests([r.manifest for r in rendered if not r.pending], config)
+
+
+def _check_manifests(experiments: list[dict[str, Any]], config: HpoctlConfig) -> None:
+    """Experiments checked as Katib's webhook would, on the installation hpoctl's configuration describes."""
     check_experiments(
-        [r.manifest for r in rendered if not r.pending],
+        experiments,
         installation=hpoctl_installation(config.katib.suggestions),
         kubernetes_version=config.katib.kubernetes_version,
     )

@@ -38,11 +38,16 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _represent_str)
 
 
+def manifests_document(manifests: Iterable[Mapping[str, Any]]) -> Any:
+    """The manifests as one JSON document `kubectl apply -f` takes: the manifest itself, or a v1 List."""
+    docs = [dict(m) for m in manifests]
+    return docs[0] if len(docs) == 1 else {"apiVersion": "v1", "kind": "List", "items": docs}
+
+
 def dump_manifests(manifests: Iterable[Mapping[str, Any]], fmt: str = "yaml") -> str:
     docs = [dict(m) for m in manifests]
     if fmt == "json":
-        data: Any = docs[0] if len(docs) == 1 else {"apiVersion": "v1", "kind": "List", "items": docs}
-        return json.dumps(data, indent=2) + "\n"
+        return json.dumps(manifests_document(docs), indent=2) + "\n"
     return yaml.dump_all(
         docs, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100000
     )

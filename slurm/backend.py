@@ -7,7 +7,6 @@ out, and trials of workers that died are failed as interrupted so the next worke
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import sys
 from collections.abc import Sequence
@@ -41,17 +40,13 @@ class SlurmOptions(Options):
     image: str | None = None
 
 
-def _slurm(options: Options) -> SlurmOptions:
-    return options if isinstance(options, SlurmOptions) else SlurmOptions(**dataclasses.asdict(options))
-
-
 def settings_for(study: str, options: Options) -> SlurmJobSettings:
     """hpoctl's configuration file's `slurm:` section with the study's overrides (`slurm.studies.<study>`)."""
     return load_config(options.config).slurm.for_study(study)
 
 
 def render_options(plans: Sequence[Plan], options: Options) -> RenderOptions:
-    options = _slurm(options)
+    options = SlurmBackend.own_options(options)
     if options.runtime is not None and options.runtime not in RUNTIMES:
         raise UnknownNameError("container runtime", options.runtime, list(RUNTIMES), where="--runtime")
     return RenderOptions(

@@ -126,6 +126,13 @@ class Backend(ABC):
             raise BackendUnsupported(cls.name, f"take {flags}", "leave it out, or choose the backend with --backend")
         return cls.options_type(**{k: v for k, v in values.items() if k in known and v is not None})
 
+    @classmethod
+    def own_options(cls, options: Options) -> Options:
+        """`options` as this backend's own type: the common options given alone keep its defaults for the rest."""
+        if isinstance(options, cls.options_type):
+            return options
+        return cls.options_type(**{f.name: getattr(options, f.name) for f in dataclasses.fields(Options)})
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if not getattr(cls, "__abstractmethods__", None) and "name" not in cls.__dict__:
@@ -160,11 +167,3 @@ class Backend(ABC):
     def delete(self, plans: list[Plan], options: Options) -> list[str]:
         """Remove what the backend created for each plan (its results are pulled first)."""
         raise BackendUnsupported(self.name, "delete anything", "its results folder is yours to remove")
-
-    def validate(self, item: str, options: Options) -> str:
-        """`hpoctl validate --backend NAME ITEM`: a study rendered for every target and stage, and checked."""
-        from hpoctl.catalog import load_study
-        from hpoctl.plan import build_plans
-
-        rendered = self.render(build_plans(load_study(item), "all"), options)
-        return f"{item}: {len(rendered.documents)} {self.name} documents render and are valid"

@@ -4,9 +4,9 @@ the study in an SQLite file in the results folder (`results/<study>/<target>/stu
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import fcntl
+import json
 import os
 import shlex
 import threading
@@ -31,10 +31,6 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 class Interrupted(HpoctlError):
     exit_code = 130
-
-
-def load_study(out_dir: Path, plan: Plan, study_name: str | None = None) -> optuna.Study | None:
-    return layout.load_study(out_dir, plan, study_name)
 
 
 @contextlib.contextmanager
@@ -109,7 +105,7 @@ class LocalBackend(Backend):
     def launch(self, plans: list[Plan], options: Options) -> Launched:
         launched = Launched(self.name)
         for plan in plans:
-            self._launch_target(plan, _local(options), launched)
+            self._launch_target(plan, self.own_options(options), launched)
         return launched
 
     def _launch_target(self, plan: Plan, options: LocalOptions, launched: Launched) -> None:
@@ -194,18 +190,12 @@ class LocalBackend(Backend):
         )
 
     def _open_study(self, plan: Plan, out_dir: Path, options: Options, n_jobs: int) -> optuna.Study:
-        existing = layout.load_study(out_dir, plan, options.study_name)
-        previous = len(existing.get_trials(deepcopy=False)) if existing is not None else 0
+        study = layout.create_study(plan, out_dir, name=options.study_name, resume=options.resume)
         seed = plan.seed if options.seed is None else options.seed
         # A resumed study must not replay the seeded sampler's first suggestions: offset the seed by the trials held.
-        sampler_seed = plan.algorithm.settings.get("seed", seed) + previous
-        return layout.create_study(
-            plan,
-            out_dir,
-            name=options.study_name,
-            sampler=build_sampler(plan, seed=sampler_seed, parallel=n_jobs > 1),
-            resume=options.resume,
-        )
+        sampler_seed = plan.algorithm.settings.get("seed", seed) + len(study.get_trials(deepcopy=False))
+        study.sampler = build_sampler(plan, seed=sampler_seed, parallel=n_jobs > 1)
+        return study
 
     def _write_results(self, study, plan, out_dir, started_at, options) -> None:
         from hpoctl.results import collect_provenance, write_results
@@ -218,7 +208,7 @@ class LocalBackend(Backend):
         rows = []
         for plan in plans:
             out_dir = layout.target_dir(options.results_dir, plan.study, plan.target)
-            study = load_study(out_dir, plan, options.study_name)
+            study = layout.load_study(out_dir, plan, options.study_name)
             holder = lock_holder(out_dir)
             if study is None:
                 rows.append(StageStatus(plan.study, plan.target, None, "not started", 0, plan.total_trials))
@@ -253,8 +243,7 @@ class LocalBackend(Backend):
             if study is None:
                 lines.append(f"{plan.study}/{plan.target}: no study in {out_dir}; launch it first")
                 continue
-            now = dt.datetime.now(dt.timezone.utc)
-            self._write_results(study, plan, out_dir, now, options)
+            self._write_results(study, plan, out_dir, _recorded_start(out_dir), options)
             lines.append(f"{plan.study}/{plan.target}: {len(study.trials)} trials; results in {out_dir}")
         return lines
 
@@ -333,5 +322,10 @@ def visible_gpu_ids() -> list[str]:
     return sorted((i for i in found if i.isdigit()), key=int)
 
 
-def _local(options: Options) -> LocalOptions:
-    return options if isinstance(options, LocalOptions) else LocalOptions(**dataclasses.asdict(options))
+def _recorded_start(out_dir: Path) -> dt.datetime:
+    """When the launch that wrote the folder's provenance.json started (rewriting the results keeps it), else now."""
+    try:
+        started = json.loads((out_dir / layout.PROVENANCE).read_text(encoding="utf-8"))["started_at"]
+        return dt.datetime.fromisoformat(started)
+    except (OSError, ValueError, KeyError, TypeError):
+        return dt.datetime.now(dt.timezone.utc)

@@ -161,6 +161,22 @@ def test_dry_run_prints_the_trainer_command(write_spec, cli, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+def test_results_pull_rewrites_the_summary_files_from_the_study(write_spec, tmp_path, cli):
+    spec = write_spec(protocol=[{"name": "explore", "trials": 3, "epochs": 1}])
+    results = tmp_path / "results"
+    assert cli("launch", spec, "-t", "small", "--results", str(results)).code == 0
+    out = results / "toy" / "small"
+    started = json.loads((out / "provenance.json").read_text())["started_at"]
+    best = json.loads((out / "best_params.json").read_text())
+    (out / "best_params.json").unlink()
+    (out / "trials.csv").write_text("stale\n")
+    pulled = cli("results", "pull", spec, "-t", "small", "--results", str(results))
+    assert pulled.code == 0 and f"toy/small: 3 trials; results in {out}" in pulled.err
+    assert json.loads((out / "best_params.json").read_text())["best_params"] == best["best_params"]
+    assert len((out / "trials.csv").read_text().splitlines()) == 4
+    assert json.loads((out / "provenance.json").read_text())["started_at"] == started, "the launch's start is kept"
+
+
 def test_status_reports_progress(write_spec, tmp_path, cli):
     spec = write_spec(protocol=[{"name": "explore", "trials": 3, "epochs": 1}])
     results = tmp_path / "results"
