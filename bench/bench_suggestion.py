@@ -18,7 +18,6 @@ import random
 import statistics
 import time
 from collections.abc import Callable
-from types import SimpleNamespace
 
 import grpc
 import optuna
@@ -37,7 +36,8 @@ from hpoctl.katib.suggestion_request import (
 )
 from hpoctl.katib.suggestion_service import create_server, stop_server
 from hpoctl.plan import build_plans
-from hpoctl.sampling import build_sampler, suggest
+from hpoctl.search.samplers import build_sampler
+from hpoctl.search.space import suggest
 from hpoctl.spec.algorithms import Algorithm
 from hpoctl.spec.parameters import CategoricalParameter, IntParameter
 
@@ -151,14 +151,7 @@ def optuna_ask(context: ExperimentContext, experiment: pb.Experiment, trials: li
     """Optuna's own ask (+ the same suggest) on an in-memory study already holding the trials; each asked trial
     is told FAIL afterwards, which no sampler reads, so every ask sees the same study."""
     study = optuna_view(context, request_records(context, trials), seed=1)
-    sampler = build_sampler(
-        SimpleNamespace(
-            algorithm=Algorithm(name=context.settings.sampler, settings=context.settings.options),
-            parameters=context.space,
-        ),  # type: ignore[arg-type]
-        seed=1,
-        parallel=True,
-    )
+    sampler = build_sampler(context.algorithm, context.space, seed=1, parallel=True)
     study.sampler = sampler
 
     def ask() -> None:

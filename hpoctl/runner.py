@@ -28,7 +28,8 @@ from optuna.trial import TrialState
 from hpoctl import trial_record as rec
 from hpoctl.errors import HpoctlError
 from hpoctl.plan import Plan, StagePlan
-from hpoctl.sampling import intermediate_value, objective_value, suggest
+from hpoctl.search.objectives import intermediate_value, objective_value
+from hpoctl.search.space import suggest
 from hpoctl.trial_process import INTERRUPTED_EXIT, TrialRun, run_trial_process
 
 INTERRUPTED = rec.INTERRUPTED

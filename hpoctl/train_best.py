@@ -10,7 +10,7 @@ from typing import Any
 
 from hpoctl.errors import HpoctlError, ResultsError
 from hpoctl.plan import Plan
-from hpoctl.sampling import objective_value
+from hpoctl.search.objectives import objective_value
 from hpoctl.trial_process import run_trial_process
 
 

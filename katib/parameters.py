@@ -17,7 +17,7 @@ from kubeflow_katib_api.models import V1beta1FeasibleSpace, V1beta1ParameterSpec
 
 from hpoctl.katib.errors import KatibUnsupported
 from hpoctl.plan import encode_value
-from hpoctl.sampling import active
+from hpoctl.search.space import active
 from hpoctl.spec.parameters import CategoricalParameter, FloatParameter, IntParameter
 from hpoctl.spec.study import SearchSpace
 

@@ -31,7 +31,7 @@ from hpoctl.katib.objectives import ERROR_SUFFIX
 from hpoctl.katib.parameters import CONFIG_PARAMETER, decode_assignments, decode_config
 from hpoctl.plan import Plan
 from hpoctl.results import layout
-from hpoctl.sampling import distribution, optuna_choice
+from hpoctl.search.space import distribution, optuna_choice
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # as the local backend: hpoctl reports, not Optuna
 
@@ -325,9 +325,7 @@ def build_study(
             old_names = {t.number: t.user_attrs.get(rec.KATIB_TRIAL) for t in trials}
             kept = [t for t in trials if t.state.is_finished() and t.user_attrs.get(rec.KATIB_TRIAL) not in present]
             optuna.delete_study(study_name=name, storage=storage)
-    study = optuna.create_study(
-        study_name=name, storage=storage, directions=plan.directions
-    )
+    study = optuna.create_study(study_name=name, storage=storage, directions=plan.directions)
     study.set_user_attr(rec.STUDY_ATTR_PLAN, plan.to_data())
     for trial in frozen_trials(plan, pulled, include_running=include_running, kept=kept, old_names=old_names):
         study.add_trial(trial)

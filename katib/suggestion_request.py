@@ -6,13 +6,13 @@ the Experiment only (parsed settings, the search space, the decoded warm start) 
 which the service may cache; rebuilding it costs time, never a different answer.
 
 * Parameters come back as hpoctl spec parameters (categorical choices as Katib's text), so
-  `hpoctl.sampling.suggest` samples them with the spec's conditions; an inactive parameter still gets a
+  `hpoctl.search.space.suggest` samples them with the spec's conditions; an inactive parameter still gets a
   valid assignment (its lowest value or first choice), since Katib wants every parameter, and is left out of
   the Optuna trial when the request brings it back.
 * Katib trial states: Succeeded -> COMPLETE (values: the objectives' metrics; a trial with a missing or
   non-numeric one is left out, with a log line), EarlyStopped -> PRUNED, Created/Running -> RUNNING (so
   the constant liar keeps new suggestions away from them), Failed/Killed/MetricsUnavailable -> left out.
-* The sampler comes from `hpoctl.sampling.build_sampler` (the one construction path), seeded per call
+* The sampler comes from `hpoctl.search.samplers.build_sampler` (the one construction path), seeded per call
   from the settings' seed (else the Experiment's name) and the number of suggestions Katib already asked
   for, so successive calls differ and the same request gets the same answer.
 * Samplers that keep their state in trial attributes (NSGA-II's generations, CMA-ES's optimizer, QMC's
@@ -32,7 +32,6 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from types import SimpleNamespace
 from typing import Any
 
 import optuna
@@ -49,7 +48,8 @@ from hpoctl.katib.suggestion_settings import (
     SuggestionSettings,
     parse_settings,
 )
-from hpoctl.sampling import active, build_sampler, decode_choice, dependency_order, distribution, suggest
+from hpoctl.search.samplers import build_sampler
+from hpoctl.search.space import active, decode_choice, dependency_order, distribution, suggest
 from hpoctl.spec.algorithms import Algorithm
 from hpoctl.spec.parameters import CategoricalParameter, FloatParameter, IntParameter
 
@@ -86,6 +86,10 @@ class ExperimentContext:
     @property
     def directions(self) -> list[str]:
         return [o.direction for o in self.objectives]
+
+    @property
+    def algorithm(self) -> Algorithm:
+        return Algorithm(name=self.settings.sampler, settings=self.settings.options)
 
 
 @dataclass(frozen=True)
@@ -352,7 +356,7 @@ def decode_assignments(context: ExperimentContext, assignments: Mapping[str, str
             values[name] = from_text(param, text)
         except ValueError as e:
             return {}, f"parameter {name}: {e}"
-    # Active as hpoctl.sampling.suggest decides it: a parameter whose condition names an inactive one is inactive.
+    # Active as hpoctl.search.space.suggest decides it: a parameter whose condition names an inactive one is inactive.
     chosen: dict[str, str] = {}
     for name in dependency_order(context.space):
         if name in values and active(context.space[name], chosen):
@@ -432,7 +436,7 @@ def optuna_view(
     context: ExperimentContext, records: Sequence[TrialRecord], seed: int, histories: Histories | None = None
 ) -> optuna.Study:
     """A fresh in-memory study holding the warm start and the request's trials, with the sampler built by
-    `hpoctl.sampling` and seeded with `seed` (constant liar on: several suggestions at once must not collide).
+    `hpoctl.search` and seeded with `seed` (constant liar on: several suggestions at once must not collide).
 
     A sampler that keeps its state in attributes sees the finished trials replayed, in the order they
     finished, by a sampler seeded from the Experiment alone; `histories` keeps that replay between calls, so
@@ -466,11 +470,7 @@ def optuna_view(
 
 
 def _sampler(context: ExperimentContext, seed: int) -> optuna.samplers.BaseSampler:
-    plan_like = SimpleNamespace(
-        algorithm=Algorithm(name=context.settings.sampler, settings=context.settings.options),
-        parameters=context.space,
-    )
-    return build_sampler(plan_like, seed=seed, parallel=True)  # type: ignore[arg-type]
+    return build_sampler(context.algorithm, context.space, seed=seed, parallel=True)
 
 
 def _replay(study: optuna.Study, context: ExperimentContext, record: TrialRecord) -> None:
@@ -529,7 +529,7 @@ def _frozen(context: ExperimentContext, record: TrialRecord) -> optuna.trial.Fro
 def propose(study: optuna.Study, context: ExperimentContext, count: int) -> list[dict[str, str]]:
     """`count` assignments, each for every parameter in the Experiment's order; every asked trial stays
     RUNNING, so the constant liar keeps the next one away from it, and the sampler's duplicate check
-    (`hpoctl.sampling.DedupSampler`) replaces a configuration that a trial of the request or an earlier
+    (`hpoctl.search.dedupe.DedupSampler`) replaces a configuration that a trial of the request or an earlier
     assignment of this call already has."""
     proposals = []
     for _ in range(count):

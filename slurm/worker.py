@@ -19,7 +19,8 @@ from pathlib import Path
 from hpoctl.plan import Plan
 from hpoctl.results import layout
 from hpoctl.runner import StageRunner, TrialEvent, stage_counts
-from hpoctl.sampling import build_pruner, build_sampler
+from hpoctl.search.pruners import build_pruner
+from hpoctl.search.samplers import build_sampler
 from hpoctl.slurm import storage as shared
 from hpoctl.slurm.coordination import SharedStudyCoordinator
 from hpoctl.slurm.render import INTERRUPTED_EXIT
@@ -71,7 +72,9 @@ def run_worker(
         existing = layout.load_study(storage, plan, study_name)
         held = len(existing.get_trials(deepcopy=False)) if existing is not None else 0
         base_seed = plan.algorithm.settings.get("seed", plan.seed if seed is None else seed)
-        sampler = build_sampler(plan, seed=base_seed + held + SEED_STRIDE * worker, parallel=True)
+        sampler = build_sampler(
+            plan.algorithm, plan.parameters, seed=base_seed + held + SEED_STRIDE * worker, parallel=True
+        )
         study = layout.create_study(plan, storage, name=study_name, sampler=sampler, record_plan=False)
         study.pruner = build_pruner(plan, stage)
         coordinator = SharedStudyCoordinator(out_dir / ".top-k", poll_s=poll_s)

@@ -1,5 +1,5 @@
 """No wasted trials: a suggestion repeating a configuration already evaluated or running is replaced by a fresh one,
-in the sampler every backend builds (hpoctl.sampling), the local runner and hpoctl-optuna's propose."""
+in the sampler every backend builds (hpoctl.search), the local runner and hpoctl-optuna's propose."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from hpoctl import trial_record as rec
 from hpoctl.catalog import LoadedStudy
 from hpoctl.katib.suggestion_request import experiment_context, optuna_view, propose, request_records
 from hpoctl.plan import Plan, build_plans
-from hpoctl.sampling import build_sampler, config_key, suggest
+from hpoctl.search.samplers import build_sampler
+from hpoctl.search.space import config_key, suggest
 from hpoctl.spec.loader import validate_spec
 from tests.katib.test_suggestion_service import katib_trial, suggestions_request, toy_experiment
 from tests.local.conftest import toy_spec
@@ -48,7 +49,8 @@ def plan_for(parameters: dict, algorithm: dict, objectives: int = 1) -> Plan:
 
 def run(plan: Plan, trials: int, *, dedupe: bool = True, objectives: int = 1) -> optuna.Study:
     study = optuna.create_study(
-        directions=["minimize"] * objectives, sampler=build_sampler(plan, seed=5, dedupe=dedupe)
+        directions=["minimize"] * objectives,
+        sampler=build_sampler(plan.algorithm, plan.parameters, seed=5, dedupe=dedupe),
     )
     for _ in range(trials):
         trial = study.ask()
@@ -105,7 +107,7 @@ def test_running_and_failed_trials_take_their_configuration_but_interrupted_ones
     configs = [{"x": x, "kind": k} for x in (0.0, 0.5, 1.0) for k in ("a", "b")]
     states = [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.COMPLETE, TrialState.FAIL]
     for seed in range(8):
-        study = optuna.create_study(sampler=build_sampler(plan, seed=seed))
+        study = optuna.create_study(sampler=build_sampler(plan.algorithm, plan.parameters, seed=seed))
         study.add_trials(
             create_trial(
                 state=s,

@@ -1,7 +1,7 @@
 """Studies run the way hpoctl runs them: a Plan built by `hpoctl.plan.build_plans` from a small spec, the sampler
-and pruner from `hpoctl.sampling.build_sampler` / `build_pruner`, configurations from `hpoctl.sampling.suggest`,
-results through `objective_value` / `intermediate_value`, ask and tell as `hpoctl.runner.StageRunner` does; only
-the trainer process is replaced by a table lookup or a synthetic learning curve."""
+and pruner from `hpoctl.search` (`build_sampler`, `build_pruner`), configurations from `suggest`, results through
+`objective_value` / `intermediate_value`, ask and tell as `hpoctl.runner.StageRunner` does; only the trainer
+process is replaced by a table lookup or a synthetic learning curve."""
 
 from __future__ import annotations
 
@@ -16,19 +16,14 @@ from optuna.trial import TrialState
 from hpoctl import trial_record as rec
 from hpoctl.catalog import LoadedStudy
 from hpoctl.plan import Plan, build_plans
-from hpoctl.sampling import (
-    build_pruner,
-    build_sampler,
-    config_key,
-    directions,
-    intermediate_value,
-    objective_value,
-    suggest,
-)
+from hpoctl.search.objectives import intermediate_value, objective_value
+from hpoctl.search.pruners import build_pruner
+from hpoctl.search.samplers import build_sampler
+from hpoctl.search.space import config_key, suggest
 from hpoctl.spec.loader import validate_spec
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
-logging.getLogger("hpoctl.sampling").setLevel(logging.WARNING)
+logging.getLogger("hpoctl.search").setLevel(logging.WARNING)
 
 #: Algorithms as hpoctl spells them, with the settings the built-in studies use.
 ALGORITHMS: dict[str, dict[str, Any]] = {
@@ -83,7 +78,9 @@ class Run:
 def run_table(plan: Plan, table, seed: int, *, dedupe: bool = True, storage: Any = None) -> Run:
     """Ask, suggest, look the configuration up in the table, tell; every trial runs to the end."""
     study = optuna.create_study(
-        storage=storage, directions=directions(plan), sampler=build_sampler(plan, seed=seed, dedupe=dedupe)
+        storage=storage,
+        directions=plan.directions,
+        sampler=build_sampler(plan.algorithm, plan.parameters, seed=seed, dedupe=dedupe),
     )
     run, seen = Run(), set()
     started = time.perf_counter()
@@ -110,7 +107,9 @@ def run_curves(plan: Plan, curves, seed: int, *, budget: int) -> Run:
     trials are done). Epoch e of the stage reads the curve at fidelity e * (curve length / stage epochs)."""
     stage = plan.stages[0]
     study = optuna.create_study(
-        directions=directions(plan), sampler=build_sampler(plan, seed=seed), pruner=build_pruner(plan, stage)
+        directions=plan.directions,
+        sampler=build_sampler(plan.algorithm, plan.parameters, seed=seed),
+        pruner=build_pruner(plan, stage),
     )
     objective = plan.objectives[0]
     stride = curves.epochs // stage.epochs

@@ -15,7 +15,8 @@ from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 from problems import load_table
 
-from hpoctl.sampling import build_sampler, directions, suggest
+from hpoctl.search.samplers import build_sampler
+from hpoctl.search.space import suggest
 
 CHECKPOINTS = (100, 1000, 2000)
 STORAGES = ("memory", "journal", "sqlite")
@@ -43,8 +44,8 @@ def ms_per_trial(
     with tempfile.TemporaryDirectory() as folder:
         study = optuna.create_study(
             storage=_storage(kind, Path(folder)),
-            directions=directions(plan),
-            sampler=build_sampler(plan, seed=0, dedupe=dedupe),
+            directions=plan.directions,
+            sampler=build_sampler(plan.algorithm, plan.parameters, seed=0, dedupe=dedupe),
         )
         distributions = {name: IntDistribution(p["low"], p["high"]) for name, p in table.parameters.items()}
         for n in checkpoints:

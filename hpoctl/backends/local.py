@@ -24,7 +24,8 @@ from hpoctl.progress import Progress
 from hpoctl.results import layout
 from hpoctl.results.ranking import best_so_far
 from hpoctl.runner import StageRunner, fail_interrupted, stage_counts
-from hpoctl.sampling import build_pruner, build_sampler
+from hpoctl.search.pruners import build_pruner
+from hpoctl.search.samplers import build_sampler
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -194,7 +195,7 @@ class LocalBackend(Backend):
         seed = plan.seed if options.seed is None else options.seed
         # A resumed study must not replay the seeded sampler's first suggestions: offset the seed by the trials held.
         sampler_seed = plan.algorithm.settings.get("seed", seed) + len(study.get_trials(deepcopy=False))
-        study.sampler = build_sampler(plan, seed=sampler_seed, parallel=n_jobs > 1)
+        study.sampler = build_sampler(plan.algorithm, plan.parameters, seed=sampler_seed, parallel=n_jobs > 1)
         return study
 
     def _write_results(self, study, plan, out_dir, started_at, options) -> None:

@@ -22,7 +22,7 @@ from hpoctl.catalog import load_study
 from hpoctl.plan import build_plans
 from hpoctl.results import layout
 from hpoctl.runner import SURPLUS, StageRunner, stage_counts
-from hpoctl.sampling import build_sampler
+from hpoctl.search.samplers import build_sampler
 from hpoctl.slurm import storage as shared
 from hpoctl.slurm.coordination import LOST, WORKER_ATTR, Owner, SharedStudyCoordinator
 from hpoctl.slurm.render import INTERRUPTED_EXIT
@@ -41,7 +41,9 @@ def all_running(job_ids):
 
 
 def journal_study(path: Path, plan, seed: int = 0) -> optuna.Study:
-    study = layout.create_study(plan, path, sampler=build_sampler(plan, seed=seed, parallel=True))
+    study = layout.create_study(
+        plan, path, sampler=build_sampler(plan.algorithm, plan.parameters, seed=seed, parallel=True)
+    )
     study.pruner = optuna.pruners.NopPruner()
     return study
 

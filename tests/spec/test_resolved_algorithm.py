@@ -8,7 +8,7 @@ import pytest
 
 from hpoctl.catalog import LoadedStudy, load_study
 from hpoctl.plan import build_plans
-from hpoctl.sampling import build_sampler
+from hpoctl.search.samplers import build_sampler
 from hpoctl.spec.loader import validate_spec
 
 
@@ -34,7 +34,7 @@ def test_nsga2_population_is_a_fifth_of_the_searched_trials(trials, population):
     protocol.append({"name": "confirm", "mode": "top-k", "top_k": 2, "epochs": 2})
     (plan,) = build_plans(two_objective_study({"name": "nsga2"}, protocol), "t")
     assert plan.algorithm.settings == {"population_size": population}
-    sampler = build_sampler(plan, seed=0)
+    sampler = build_sampler(plan.algorithm, plan.parameters, seed=0)
     assert isinstance(sampler.base, optuna.samplers.NSGAIISampler)
     assert sampler.base._population_size == population
 

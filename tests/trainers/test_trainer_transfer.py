@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from hpoctl.catalog import load_study
-from hpoctl.sampling import objective_value
+from hpoctl.search.objectives import objective_value
 from hpoctl.spec.expression import evaluate_expression
 from hpoctl.trainers.common.cli import parse_command_line
 from hpoctl.trainers.common.errors import DataError, UsageError
