@@ -1,7 +1,9 @@
 """Local packing benchmark (run by `make bench`, never by the tests): a study of small CPU trials, the built-in
-`mlp` study's quick sizes with `limits.parallelism` left out, launched on the local backend twice in the same run:
+`mlp` study's quick sizes with `limits.parallelism` left at its default, launched on the local backend twice in
+the same run:
 
-* default packing: `hpoctl.backends.local.packing` (as many trials side by side as cores, one thread each);
+* default packing: `hpoctl.backends.local.packing` (as many trials side by side as cores, at most the default
+  parallelism, one thread each);
 * one trial at a time using every core (`--n-jobs 1 --threads <cores>`, what hpoctl did for such a spec before).
 
 Each runs `--repeats` times, interleaved (A B B A ...) so that a machine busy with something else slows both alike;
@@ -23,6 +25,7 @@ from hpoctl.backends.local import LocalBackend, LocalOptions, available_cores, p
 from hpoctl.catalog import LoadedStudy, load_study
 from hpoctl.plan import build_plans
 from hpoctl.spec.loader import validate_spec
+from hpoctl.spec.study import DEFAULT_PARALLELISM
 
 
 def small_cpu_study(trials: int, epochs: int) -> LoadedStudy:
@@ -49,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     cores = available_cores()
     study = small_cpu_study(args.trials, args.epochs)
-    default = packing(cores=cores, gpus=0, trial_gpus=0, parallelism=None)
+    default = packing(cores=cores, gpus=0, trial_gpus=0, parallelism=DEFAULT_PARALLELISM)
     variants = {"default packing": (None, None), "one trial at a time": (1, cores)}
     times: dict[str, list[float]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp_name:

@@ -121,7 +121,7 @@ class LocalBackend(Backend):
             gpus=len(gpu_ids),
             gpu_ids=gpu_ids,
             trial_gpus=plan.resources.gpu,
-            parallelism=plan.limits.parallelism if "parallelism" in plan.limits.model_fields_set else None,
+            parallelism=plan.limits.parallelism,
             n_jobs=options.n_jobs,
             threads=options.threads,
         )
@@ -280,7 +280,7 @@ def packing(
     cores: int,
     gpus: int,
     trial_gpus: int,
-    parallelism: int | None,
+    parallelism: int,
     n_jobs: int | None = None,
     threads: int | None = None,
     gpu_ids: list[str] | None = None,
@@ -288,8 +288,8 @@ def packing(
     """Trials side by side and threads per trial, for throughput: small models scale poorly across threads, so
     CPU trials run one thread each, as many side by side as there are cores (bench/bench_packing.py measures the
     gain); a trial that asks for GPUs, on a machine with GPUs, gets its own `trial_gpus` of them, one trial per
-    share, with the cores shared out. The spec's `limits.parallelism` (None when the spec leaves it out) caps the
-    trials side by side; `n_jobs` and `threads` (--n-jobs, --threads) override."""
+    share, with the cores shared out. The spec's `limits.parallelism` caps the trials side by side; `n_jobs` and
+    `threads` (--n-jobs, --threads) override."""
     if trial_gpus and gpus:
         slots, why = max(1, gpus // trial_gpus), f"{gpus} GPUs, {trial_gpus} a trial"
     else:
@@ -297,8 +297,8 @@ def packing(
     if n_jobs:
         jobs, why = n_jobs, "--n-jobs"
     else:
-        jobs = min(parallelism, slots) if parallelism else slots
-        if parallelism and parallelism < slots:
+        jobs = min(parallelism, slots)
+        if parallelism < slots:
             why += f", limits.parallelism {parallelism}"
     devices = None
     if trial_gpus and gpus:

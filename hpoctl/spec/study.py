@@ -114,11 +114,21 @@ class Trainer(_Strict):
         return self
 
 
+#: `limits.parallelism` when a spec leaves it out: the same on every backend, so a study found to work locally
+#: asks a cluster for the same concurrency (TPE's constant liar keeps 4 concurrent proposals apart).
+DEFAULT_PARALLELISM = 4
+
+
 class Limits(_Strict):
     max_trials: StrictInt | None = Field(default=None, ge=1, description="Caps each stage's trials.")
     timeout: Duration | None = Field(default=None, description="Wall time per target.")
     trial_timeout: Duration | None = None
-    parallelism: StrictInt = Field(default=1, ge=1)
+    parallelism: StrictInt = Field(
+        default=DEFAULT_PARALLELISM,
+        ge=1,
+        description="The most trials of one target that run at once, on every backend (local: capped by the "
+        "machine's cores or GPUs; SLURM: workers, one array task each; Katib: parallelTrialCount).",
+    )
     max_failed_trials: StrictInt = Field(default=3, ge=0)
 
 

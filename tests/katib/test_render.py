@@ -398,7 +398,7 @@ def test_top_k_stage_pending_then_filled():
     )
     spec_ = filled.manifest["spec"]
     assert not filled.pending and spec_["algorithm"] == {"algorithmName": "grid"}
-    assert spec_["maxTrialCount"] == 2 and spec_["parallelTrialCount"] == 1
+    assert spec_["maxTrialCount"] == 2 and spec_["parallelTrialCount"] == 2
     values = spec_["parameters"][0]["feasibleSpace"]["list"]
     assert [decode_config(plan.parameters, v) for v in values] == configs
     assert json.loads(filled.manifest["metadata"]["annotations"][names.ANNOTATION_TOP_K_SOURCES]) == ["t-a", "t-b"]
