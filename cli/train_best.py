@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from hpoctl.cli.options import OutputOpt, PresetOpt, ResultsOpt, SetOpt, StudyArg, TargetOpt, results_root, select_plans
+from hpoctl.cli.options import (
+    OutputOpt,
+    PresetOpt,
+    ResultsOpt,
+    SetOpt,
+    StudyArg,
+    StudyNameOpt,
+    TargetOpt,
+    results_root,
+    select_plans,
+)
 from hpoctl.cli.output import OutputFormat, emit
 from hpoctl.errors import UsageError
 from hpoctl.results.layout import target_dir
@@ -23,6 +33,7 @@ def train_best(
     preset: PresetOpt = None,
     set_: SetOpt = None,
     results: ResultsOpt = None,
+    study_name: StudyNameOpt = None,
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Trainers' prepared-data cache.")] = None,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
@@ -31,13 +42,20 @@ def train_best(
     Examples:
         hpoctl train-best everest --target M_24h --epochs 120 --repeats 3
         hpoctl train-best csi --target default -o json
+        hpoctl train-best mlp --target default --study-name mlp.default.lr-sweep
     """
     if target == "all":
         raise UsageError("train-best takes one target")
     (plan,) = select_plans(study, target, preset=preset, set_=set_)
     out_dir = target_dir(results_root(results), plan.study, plan.target)
     summary = run_train_best(
-        plan, out_dir, epochs=epochs, repeats=repeats, seed=plan.seed if seed is None else seed, cache_dir=cache_dir
+        plan,
+        out_dir,
+        epochs=epochs,
+        repeats=repeats,
+        seed=plan.seed if seed is None else seed,
+        cache_dir=cache_dir,
+        study_name=study_name,
     )
     rows = [{"objective": name, **stats} for name, stats in summary["objectives"].items()]
     emit(

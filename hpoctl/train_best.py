@@ -10,27 +10,56 @@ from typing import Any
 
 from hpoctl.errors import HpoctlError, ResultsError
 from hpoctl.plan import Plan
+from hpoctl.results import layout
 from hpoctl.search.objectives import objective_value
 from hpoctl.trial_process import run_trial_process
 
 
-def best_parameters(out_dir: Path) -> dict[str, Any]:
-    path = out_dir / "best_params.json"
+def best_parameters(plan: Plan, out_dir: Path, name: str | None = None) -> dict[str, Any]:
+    """The best trial as best_params.json describes it, computed from the target's study (study.db, else
+    study.journal) when it has one, so `--study-name` picks among several studies in one storage and a stale or
+    missing best_params.json does not decide; best_params.json only for a folder without a study."""
+    from hpoctl.results import summary
+    from hpoctl.results.trials import stage_order
+
+    for storage in (out_dir, out_dir / layout.JOURNAL_FILE):
+        if not layout.storage_exists(storage):
+            continue
+        study = layout.load_study(storage, plan, name)
+        if study is None:
+            if name:
+                raise ResultsError(f"{layout.shown(out_dir)} holds no study named {name!r}; check --study-name")
+            continue
+        trials = study.get_trials(deepcopy=False)
+        data = summary.best_params(study.study_name, plan, trials, stage_order(plan, trials))
+        if not data["best_params"]:
+            raise ResultsError(f"study {study.study_name!r} in {layout.shown(out_dir)} has no complete trial yet")
+        return data
+    if name:
+        raise ResultsError(f"no study in {layout.shown(out_dir)}: run `hpoctl launch` with --study-name {name} first")
+    path = out_dir / layout.BEST_PARAMS
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError as e:
-        raise ResultsError(f"no results in {out_dir}: run `hpoctl launch` for this target first") from e
-    except ValueError as e:
-        raise ResultsError(f"{path} is not valid JSON: {e}") from e
-    if not data.get("best_params"):
+        raise ResultsError(f"no results in {layout.shown(out_dir)}: run `hpoctl launch` for this target first") from e
+    except (OSError, ValueError) as e:
+        raise ResultsError(f"{path} is not readable: {e}") from e
+    if not isinstance(data, dict) or not data.get("best_params"):
         raise ResultsError(f"{path} has no best trial yet: no trial completed")
     return data
 
 
 def train_best(
-    plan: Plan, out_dir: Path, *, epochs: int | None, repeats: int, seed: int, cache_dir: Path | None = None
+    plan: Plan,
+    out_dir: Path,
+    *,
+    epochs: int | None,
+    repeats: int,
+    seed: int,
+    cache_dir: Path | None = None,
+    study_name: str | None = None,
 ) -> dict[str, Any]:
-    best = best_parameters(out_dir)
+    best = best_parameters(plan, out_dir, study_name)
     epochs = epochs or plan.stages[-1].epochs
     runs = []
     for i in range(repeats):

@@ -284,9 +284,15 @@ def container_prefix(runtime: str, image: str | None, *, binds: Sequence[str], g
 
 def study_reference(plan: Plan) -> str:
     """How a job names the study: a built-in by name, a file by its absolute path (on the shared file system)."""
-    if plan.source.startswith("catalog/") or not plan.source:
+    if plan.source.startswith("catalog/"):
         return plan.study
-    return str(Path(plan.source).resolve())
+    path = Path(plan.source)
+    if not path.is_file():
+        raise RenderError(
+            f"study {plan.study!r} is not a built-in study or a spec file ({plan.source!r}): SLURM jobs read the "
+            f"spec on the compute nodes, so save it as a YAML file on the shared file system and launch that"
+        )
+    return str(path.resolve())
 
 
 def worker_command(runtime: str, configured: Sequence[str] | None) -> list[str]:

@@ -9,6 +9,9 @@ import pytest
 
 from hpoctl.cli.app import main
 
+#: The session-wide real clusters, shared by their own tests and tests/backends' contract test.
+pytest_plugins = ["tests.slurm.cluster", "tests.kube.testenv"]
+
 BASE_SPEC = {
     "name": "toy",
     "parameters": {

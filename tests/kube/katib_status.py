@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.kube.conftest import KubeEnv
+from tests.kube.testenv import KubeEnv
 
 GROUP_VERSION = "kubeflow.org/v1beta1"
 

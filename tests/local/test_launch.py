@@ -277,3 +277,22 @@ def test_train_best_repeats_with_the_best_parameters(write_spec, tmp_path, cli):
     assert all(len(r["final_metrics"]) and r["final_metrics"]["epoch"] == 3 for r in summary["runs"])
     shown = cli("results", "show", spec, "-t", "small", "--results", str(results), "-o", "json")
     assert shown.code == 0 and json.loads(shown.out)
+
+
+def test_train_best_reads_the_study_named_and_not_a_stale_best_params(write_spec, tmp_path, cli):
+    spec = write_spec(protocol=[{"name": "explore", "trials": 3, "epochs": 1}])
+    results = tmp_path / "results"
+    base = ["-t", "small", "--results", str(results)]
+    assert cli("launch", spec, *base, "--study-name", "first").code == 0
+    assert cli("launch", spec, *base, "--study-name", "second", "--set", "algorithm.settings.seed=11").code == 0
+    storage = f"sqlite:///{results / 'toy' / 'small' / 'study.db'}"
+    first = optuna.load_study(study_name="first", storage=storage).best_trial
+    second = optuna.load_study(study_name="second", storage=storage).best_trial
+    assert first.params != second.params
+    (results / "toy" / "small" / "best_params.json").unlink()
+    for name, best in (("first", first), ("second", second)):
+        result = cli("train-best", spec, *base, "--study-name", name, "--epochs", "1", "-o", "json")
+        assert result.code == 0, result.err
+        assert json.loads(result.out)["params"] == best.params and json.loads(result.out)["trial"] == best.number
+    missing = cli("train-best", spec, *base, "--study-name", "third")
+    assert missing.code == 1 and "holds no study named 'third'" in missing.err and "Traceback" not in missing.err

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hpoctl.catalog import LoadedStudy, load_study
 from hpoctl.config import ConfigError, SlurmJobSettings, load_config, parse_config
@@ -191,10 +192,18 @@ def test_without_an_image_the_registry_image_is_used_with_a_note():
 def test_a_study_file_is_named_by_absolute_path_and_bound(tmp_path):
     raw = load_study("mlp").raw
     path = tmp_path / "my-study.yaml"
+    path.write_text(yaml.safe_dump(raw))
     plans = build_plans(LoadedStudy(raw, validate_spec(raw, str(path)), str(path)), "default")
     job = render_stage(plans, "search", RenderOptions(RESULTS, SlurmJobSettings(image="/i.sif")))
     assert f"hpoctl worker {path}" in job.script
     assert f"--bind {RESULTS},{tmp_path} /i.sif" in job.script
+
+
+def test_a_study_with_no_file_behind_it_is_refused_before_anything_is_submitted():
+    raw = load_study("mlp").raw
+    plans = build_plans(LoadedStudy(raw, validate_spec(raw, "in memory"), "in memory"), "default")
+    with pytest.raises(RenderError, match="SLURM jobs read the spec on the compute nodes, so save it as a YAML file"):
+        render_stage(plans, "search", RenderOptions(RESULTS, SlurmJobSettings(image="/i.sif")))
 
 
 def test_overrides_travel_to_the_worker():
@@ -211,10 +220,12 @@ def test_overrides_travel_to_the_worker():
     assert parse_set_overrides([f"{k}={v}" for k, v in flatten_overrides(overrides)]) == overrides
 
 
-def test_time_limit_from_the_stage_capped_by_the_cluster():
+def test_time_limit_from_the_stage_capped_by_the_cluster(tmp_path):
     raw = {**load_study("everest").raw}
     raw["protocol"] = [{**raw["protocol"][0], "timeout": "3h"}, *raw["protocol"][1:]]
-    plans = build_plans(LoadedStudy(raw, validate_spec(raw, "e.yaml"), "e.yaml"), "M_24h")
+    path = tmp_path / "e.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    plans = build_plans(LoadedStudy(raw, validate_spec(raw, str(path)), str(path)), "M_24h")
     jobs = render_study(plans, RenderOptions(RESULTS, SlurmJobSettings(time_limit=20 * 3600)))
     assert [o for j in jobs for o in sbatch_lines(j.script) if o.startswith("--time")] == [
         "--time=03:00:00",  # the stage's timeout

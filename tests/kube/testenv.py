@@ -1,8 +1,9 @@
-"""The real Kubernetes tier: a kube-apiserver with etcd, RBAC, Pod Security Admission and Katib v0.19.0's own
-admission webhooks (scripts/kube-testenv.sh), started once per session from the binaries
-scripts/build-kube-tools.sh builds, and stopped by the PIDs it started. Each test gets its own namespace,
-set up as a Katib user's: labelled for Katib's metrics collector, Pod Security `restricted` enforced, the
-claims hpoctl mounts, and the default ServiceAccount (no controller-manager runs to create it)."""
+"""The real Kubernetes tier (a plugin of the root conftest, shared by tests/kube and the backend contract test): a
+kube-apiserver with etcd, RBAC, Pod Security Admission and Katib v0.19.0's own admission webhooks
+(scripts/kube-testenv.sh), started once per session from the binaries scripts/build-kube-tools.sh builds, and
+stopped by the PIDs it started. Each test gets its own namespace, set up as a Katib user's: labelled for Katib's
+metrics collector, Pod Security `restricted` enforced, the claims hpoctl mounts, and the default ServiceAccount (no
+controller-manager runs to create it)."""
 
 from __future__ import annotations
 
