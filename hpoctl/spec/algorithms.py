@@ -88,6 +88,7 @@ ALGORITHM_SETTINGS: dict[str, dict[str, tuple]] = {
     },
 }
 
+
 def default_population_size(searched_trials: int) -> int:
     """NSGA-II's population when a spec sets none: a fifth of the trials the study searches (10 to 50), so a
     study sees about five generations. Optuna's fixed 50 leaves a 50-trial study one random generation; on

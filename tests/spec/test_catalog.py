@@ -35,9 +35,7 @@ def test_everest_matches_seed_000(cli):
     assert result.code == 0
     spec = json.loads(result.out)
     params = spec["parameters"]
-    assert {
-        k: (v["type"], v.get("low"), v.get("high"), v.get("choices"), v["default"]) for k, v in params.items()
-    } == {
+    assert {k: (v["type"], v.get("low"), v.get("high"), v.get("choices"), v["default"]) for k, v in params.items()} == {
         "embed_dim": ("int", 64, 256, None, 128),
         "num_blocks": ("int", 4, 12, None, 6),
         "dropout": ("float", 0.1, 0.5, None, 0.2),
@@ -47,9 +45,7 @@ def test_everest_matches_seed_000(cli):
     }
     assert sorted(spec["targets"]) == sorted(f"{c}_{w}h" for c in "CMX" for w in (24, 48, 72))
     assert spec["targets"]["M_24h"]["args"] == {"flare-class": "M", "window": 24}
-    assert [
-        (s["name"], s.get("trials"), s.get("top_k"), s["epochs"], s["mode"]) for s in spec["protocol"]
-    ] == [
+    assert [(s["name"], s.get("trials"), s.get("top_k"), s["epochs"], s["mode"]) for s in spec["protocol"]] == [
         ("exploration", 120, None, 20, "continue"),
         ("refinement", 40, None, 60, "continue"),
         ("confirmation", None, 6, 120, "top-k"),
@@ -65,9 +61,7 @@ def test_everest_matches_seed_000(cli):
 def test_forecast_matches_seed_001():
     spec = load_study("forecast").spec
     assert sorted(spec.targets) == sorted(
-        f"{m}@{d}"
-        for m in ("NHITS_Q", "TFT_Q", "TIMESNET_Q")
-        for d in ("heat", "water_centrum", "water_tommerby")
+        f"{m}@{d}" for m in ("NHITS_Q", "TFT_Q", "TIMESNET_Q") for d in ("heat", "water_centrum", "water_tommerby")
     )
     assert {name: sorted(space) for name, space in spec.search_spaces.items()} == {
         "NHITS_Q": sorted(

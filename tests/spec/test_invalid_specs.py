@@ -233,9 +233,7 @@ def test_missing_file_and_unknown_study(cli):
 def test_installed_command_prints_no_traceback(tmp_path):
     path = tmp_path / "study.yaml"
     path.write_text("name: toy\nparameters: {lr: {type: float, low: 1, high: 0, default: 0.5}}\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "hpoctl", "validate", str(path)], capture_output=True, text=True
-    )
+    result = subprocess.run([sys.executable, "-m", "hpoctl", "validate", str(path)], capture_output=True, text=True)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "low must be less than high" in result.stderr
