@@ -12,6 +12,7 @@ interrupted before it runs, and a worker with nothing to start waits, re-running
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import math
 import signal
@@ -28,7 +29,7 @@ from optuna.trial import TrialState
 from hpoctl import trial_record as rec
 from hpoctl.errors import HpoctlError
 from hpoctl.plan import Plan, StagePlan
-from hpoctl.search.objectives import intermediate_value, objective_value
+from hpoctl.search.objectives import intermediate_value, objective_problem, objective_value
 from hpoctl.search.space import suggest
 from hpoctl.trial_process import INTERRUPTED_EXIT, TrialRun, run_trial_process
 
@@ -191,7 +192,20 @@ class StageRunner:
             raise
         if self._errors:
             raise self._errors[0]
-        return stage_counts(self.study, self.stage.name)
+        counts = stage_counts(self.study, self.stage.name)
+        if counts.counted >= self.stage.trials and counts.failed == counts.counted > 0:
+            raise HpoctlError(f"stage {self.stage.name!r}: {self._commonest_failure(counts.failed)}")
+        return counts
+
+    def _commonest_failure(self, failed: int) -> str:
+        """`every one of the N trials failed`, with the reason most of them gave, for the one error line."""
+        reasons = collections.Counter(
+            t.user_attrs.get(rec.FAILURE, "no reason recorded")
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+            if t.user_attrs.get(rec.STAGE) == self.stage.name and not t.user_attrs.get(INTERRUPTED)
+        )
+        reason, count = reasons.most_common(1)[0]
+        return f"every one of its {failed} trials failed, {count} of them with: {reason}; see trials.csv"
 
     def _enqueue_top_k(self) -> None:
         previous = self.stage.previous
@@ -367,6 +381,9 @@ class StageRunner:
         trial.set_user_attr(rec.METRICS, final)
         trial.set_user_attr(rec.DURATION, round(run.duration_s, 3))
         trial.set_user_attr(rec.EXIT_CODE, run.exit_code)
+        if run.dropped_lines:
+            trial.set_user_attr(rec.DROPPED_LINES, run.dropped_lines)
+        problems = [p for o in self.plan.objectives if (p := objective_problem(o, run.history, run.malformed))]
         budget = self.stage.trials
         if run.stopped_by_us == "pruned":
             self.study.tell(trial, state=TrialState.PRUNED)
@@ -380,12 +397,14 @@ class StageRunner:
             trial.set_user_attr(rec.FAILURE, "interrupted before it finished; re-run on resume")
             self.study.tell(trial, state=TrialState.FAIL)
             state, value = "interrupted", None
-        elif run.ok and all(v is not None and math.isfinite(v) for v in values):
+        elif run.ok and not problems and all(v is not None and math.isfinite(v) for v in values):
             self.study.tell(trial, values if self.plan.multi_objective else values[0])
             state, value = "complete", values if self.plan.multi_objective else values[0]
         else:
             if run.stopped_by_us == "timeout":
                 reason = f"trial exceeded limits.trial_timeout={self.plan.limits.trial_timeout}s"
+            elif run.exit_code == 0 and problems:
+                reason = "; ".join(problems)
             elif run.exit_code == 0:
                 missing = [o.metric for o, v in zip(self.plan.objectives, values, strict=True) if v is None]
                 reason = f"trainer reported no value for {', '.join(missing)}"

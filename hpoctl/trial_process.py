@@ -1,8 +1,11 @@
 """Run one trial as a child process of the trainer command, reading its metric lines as they come.
 
-The child gets the same command a Katib pod or a SLURM task runs. Each `epoch=N name=value ...` line
-is handed to `on_epoch`, which may ask for the trial to stop (pruning); the child is then sent
-SIGTERM, which the trainer contract answers by stopping at the next batch.
+The child gets the same command a Katib pod or a SLURM task runs, behind hpoctl/trial_guard.py (its own process
+group; nothing it starts outlives the launcher). Its stdout is read in chunks, in bounded memory: a line longer
+than LINE_CAP is cut to that length in stdout.log, dropped from parsing and counted. Each `epoch=N name=value ...`
+line is handed to `on_epoch`, which may ask for the trial to stop (pruning); the trainer is then sent SIGTERM,
+which the trainer contract answers by stopping at the next batch, and SIGKILL after the grace period. The
+timeout and a stop request (Ctrl-C) are watched by a thread of their own, whatever the trainer prints.
 """
 
 from __future__ import annotations
@@ -12,17 +15,19 @@ import ctypes
 import json
 import math
 import os
+import select
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hpoctl.trainer_contract import KATIB_STDOUT_REGEX, ExitCode
+from hpoctl.metric_lines import parse_metric_line
+from hpoctl.trainer_contract import ExitCode
 
-KATIB_METRIC = KATIB_STDOUT_REGEX  # what counts as a metric on a line, as Katib's StdOut collector reads it
 INTERRUPTED_EXIT = int(ExitCode.INTERRUPTED)
 EXIT_MEANINGS = {
     ExitCode.ERROR: "error",
@@ -31,35 +36,31 @@ EXIT_MEANINGS = {
     ExitCode.DATA: "data could not be loaded",
     ExitCode.OUT_OF_MEMORY: "out of memory",
     ExitCode.INTERRUPTED: "stopped by SIGTERM",
+    127: "command not found",
     -9: "killed (SIGKILL)",
 }
+#: The longest stdout line read as metrics (and kept whole in stdout.log); the rest of a longer line is dropped.
+LINE_CAP = 64 * 1024
+_CHUNK = 64 * 1024
+_GUARD = str(Path(__file__).with_name("trial_guard.py"))
 _PR_SET_PDEATHSIG = 1
-
-
-def parse_metric_line(line: str) -> dict[str, float]:
-    """The `name=value` pairs of a line, as Katib's collector reads them (non-numbers ignored)."""
-    metrics: dict[str, float] = {}
-    for name, value, *_ in KATIB_METRIC.findall(line):
-        if not value or value in "+-":
-            continue
-        try:
-            number = float(value)
-        except ValueError:
-            continue
-        if math.isfinite(number):
-            metrics[name] = number
-    return metrics
+#: After the trainer's own process has exited, how long stray holders of its stdout are waited for.
+_DRAIN_S = 2.0
 
 
 @dataclass
 class TrialRun:
-    """What happened to one trainer process."""
+    """What happened to one trainer process. `history` keeps non-finite values as read (nan, inf) for the
+    caller to judge; `malformed` holds (epoch, name, text) of values that were not numbers."""
 
     exit_code: int
     history: list[dict[str, float]] = field(default_factory=list)
     stopped_by_us: str | None = None  # "pruned", "timeout", "interrupted" when we sent SIGTERM
     error_line: str | None = None
     duration_s: float = 0.0
+    malformed: list[tuple[float, str, str]] = field(default_factory=list)
+    dropped_lines: int = 0
+    dropped_bytes: int = 0
 
     @property
     def ok(self) -> bool:
@@ -73,10 +74,52 @@ class TrialRun:
 
 
 def _die_with_parent() -> None:
-    """In the child: get SIGTERM if the launching thread dies, so a SIGKILLed launcher leaves no orphan."""
+    """In the guard: SIGTERM when the launching thread dies (even by SIGKILL), which the guard passes on to the
+    trainer's group; a group of its own, so a Ctrl-C in the terminal reaches the launcher, which decides."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    os.setpgrp()  # our own process group: a Ctrl-C in the terminal reaches the launcher, which decides
+    os.setpgrp()
+
+
+class _LineReader:
+    """Splits stdout chunks into lines of at most LINE_CAP bytes, logging each and handing whole ones on."""
+
+    def __init__(self, log, on_line: Callable[[str], None], run: TrialRun):
+        self.log, self.on_line, self.run = log, on_line, run
+        self.line = bytearray()
+        self.cut = 0  # bytes of the current line dropped past LINE_CAP
+
+    def feed(self, chunk: bytes) -> None:
+        start = 0
+        while start <= len(chunk):
+            newline = chunk.find(b"\n", start)
+            piece = chunk[start : len(chunk) if newline == -1 else newline]
+            room = LINE_CAP - len(self.line)
+            if self.cut or len(piece) > room:
+                self.line += piece[: max(room, 0)]
+                self.cut += len(piece) - max(room, 0)
+            else:
+                self.line += piece
+            if newline == -1:
+                return
+            self.end_line()
+            start = newline + 1
+
+    def end_line(self) -> None:
+        if self.cut:
+            self.log.write(bytes(self.line) + f" [hpoctl: {self.cut} more bytes dropped]\n".encode())
+            self.run.dropped_lines += 1
+            self.run.dropped_bytes += self.cut
+        else:
+            self.log.write(bytes(self.line) + b"\n")
+            self.on_line(self.line.decode("utf-8", errors="replace"))
+        self.log.flush()
+        self.line.clear()
+        self.cut = 0
+
+    def close(self) -> None:
+        if self.line or self.cut:
+            self.end_line()
 
 
 def run_trial_process(
@@ -93,15 +136,13 @@ def run_trial_process(
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     run = TrialRun(exit_code=-1)
-    with open(workdir / "stdout.log", "w") as out_log, open(workdir / "stderr.log", "w+") as err_log:
+    with open(workdir / "stdout.log", "wb") as out_log, open(workdir / "stderr.log", "w+b") as err_log:
         with subprocess.Popen(
-            list(argv),
+            [sys.executable, "-I", _GUARD, str(grace_s), *argv],
             stdout=subprocess.PIPE,
             stderr=err_log,
             stdin=subprocess.DEVNULL,
-            text=True,
-            bufsize=1,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **(env or {}), "HPOCTL_GUARD_PARENT": str(os.getpid())},
             preexec_fn=_die_with_parent,
             cwd=workdir,
         ) as process:
@@ -110,25 +151,48 @@ def run_trial_process(
                 target=_watch, args=(process, stopper, started, timeout_s, stop_event), daemon=True
             )
             watchdog.start()
-            assert process.stdout is not None
-            for line in process.stdout:
-                out_log.write(line)
-                out_log.flush()
-                metrics = parse_metric_line(line)
-                if "epoch" not in metrics:
-                    continue
-                run.history.append(metrics)
-                if on_epoch is not None and stopper.reason is None and on_epoch(metrics):
+
+            def on_line(line: str) -> None:
+                parsed = parse_metric_line(line)
+                epoch = parsed.metrics.get("epoch")
+                if epoch is None or not math.isfinite(epoch):
+                    return
+                run.history.append(parsed.metrics)
+                run.malformed += [(epoch, name, text) for name, text in parsed.malformed.items()]
+                if on_epoch is not None and stopper.reason is None and on_epoch(parsed.metrics):
                     stopper.stop("pruned")
+
+            assert process.stdout is not None
+            _read_until_closed(process, _LineReader(out_log, on_line, run))
             run.exit_code = process.wait()
             stopper.done.set()
             watchdog.join()
         run.stopped_by_us = stopper.reason
-        err_log.seek(0)
-        run.error_line = _last_line(err_log.read())
-    run.history = _prefer_metrics_file(workdir, run.history)
+        err_log.seek(0, os.SEEK_END)
+        err_log.seek(max(0, err_log.tell() - 8192))
+        run.error_line = _last_line(err_log.read().decode("utf-8", errors="replace"))
+    run.history = _merge_metrics_file(workdir, run.history)
     run.duration_s = time.monotonic() - started
     return run
+
+
+def _read_until_closed(process: subprocess.Popen, reader: _LineReader) -> None:
+    """Read stdout to its end; once the guard has exited, stop waiting for stray holders of the pipe."""
+    fd = process.stdout.fileno()
+    exited_at = None
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0.25)
+        if ready:
+            chunk = os.read(fd, _CHUNK)
+            if not chunk:
+                break
+            reader.feed(chunk)
+            continue
+        if process.poll() is not None:
+            exited_at = exited_at or time.monotonic()
+            if time.monotonic() - exited_at > _DRAIN_S:
+                break
+    reader.close()
 
 
 class _Stopper:
@@ -148,7 +212,8 @@ class _Stopper:
         threading.Thread(target=self._kill_after_grace, daemon=True).start()
 
     def _kill_after_grace(self) -> None:
-        if not self.done.wait(self.grace_s):
+        """The guard kills the trainer's group after the grace period; should the guard itself hang, it goes too."""
+        if not self.done.wait(self.grace_s + 10):
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
 
@@ -166,8 +231,9 @@ def _last_line(text: str) -> str | None:
     return lines[-1][:500] if lines else None
 
 
-def _prefer_metrics_file(workdir: Path, parsed: list[dict[str, float]]) -> list[dict[str, float]]:
-    """The trainer's metrics.json history carries full precision; fall back to the parsed lines."""
+def _merge_metrics_file(workdir: Path, parsed: list[dict[str, float]]) -> list[dict[str, float]]:
+    """The trainer's metrics.json history carries full precision: its numbers replace the parsed ones epoch by
+    epoch, and a value only stdout carried (a nan the file could not hold) stays."""
     path = workdir / "output" / "metrics.json"
     try:
         history = json.loads(path.read_text()).get("history")
@@ -175,14 +241,10 @@ def _prefer_metrics_file(workdir: Path, parsed: list[dict[str, float]]) -> list[
         return parsed
     if not isinstance(history, list) or len(history) < len(parsed):
         return parsed
-    clean = []
-    for row in history:
-        if isinstance(row, dict):
-            clean.append(
-                {
-                    k: float(v)
-                    for k, v in row.items()
-                    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                }
-            )
-    return clean
+    merged = []
+    for i, row in enumerate(history):
+        if not isinstance(row, dict):
+            continue
+        numbers = {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        merged.append({**(parsed[i] if i < len(parsed) else {}), **numbers})
+    return merged

@@ -19,6 +19,7 @@ SOURCE_TRIAL = "source_trial"  # a top-k trial: the number of the trial whose co
 INTERRUPTED = "interrupted"  # True on a trial cut short (Ctrl-C, a killed launcher): failed, re-run, not counted
 BACKEND = "backend"  # local | slurm | katib
 KATIB_TRIAL = "katib_trial"  # a pulled Katib trial's name
+DROPPED_LINES = "stdout_lines_dropped"  # stdout lines over the supervisor's line cap, dropped unparsed
 DUPLICATE_REPLACED = "duplicate_replaced"  # True: the sampler proposed a taken configuration; a fresh one ran
 
 STUDY_ATTR_PLAN = "hpoctl_plan"  # study user attr: the resolved plan (JSON-able dict)

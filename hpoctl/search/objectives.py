@@ -36,3 +36,32 @@ def intermediate_value(objective: Objective, metrics: Mapping[str, float]) -> fl
     if raw is None:
         return None
     return abs(raw - objective.target) if objective.target is not None else raw
+
+
+def objective_problem(
+    objective: Objective, history: list[Mapping[str, float]], malformed: list[tuple[float, str, str]] = ()
+) -> str | None:
+    """Why the epochs this objective's strategy uses give it no honest value: a non-finite value (nan, inf) or a
+    value that is not a number, at the last epoch that reported it (`latest`) or at any epoch (`max`, `min`);
+    None when there is nothing wrong. Without this a NaN at the last epoch would leave an earlier epoch's value."""
+    bad_text = {(epoch, name): text for epoch, name, text in malformed}
+    reported: list[tuple[float, float | str]] = []
+    for row in history:
+        epoch = row.get("epoch", math.nan)
+        if (epoch, objective.metric) in bad_text:
+            reported.append((epoch, bad_text[epoch, objective.metric]))
+        elif objective.metric in row:
+            reported.append((epoch, row[objective.metric]))
+        elif objective.expression is not None:
+            try:
+                reported.append((epoch, evaluate_expression(objective.expression, row)))
+            except ValueError:
+                if any(not math.isfinite(v) for v in row.values()):
+                    reported.append((epoch, math.nan))
+    used = reported if objective.strategy in ("max", "min") else reported[-1:]
+    for epoch, value in used:
+        if isinstance(value, str):
+            return f"trainer printed {objective.metric}={value!r} at epoch {epoch:g}, which is not a number"
+        if not math.isfinite(value):
+            return f"{objective.metric} was {value} at epoch {epoch:g} (the trial diverged)"
+    return None

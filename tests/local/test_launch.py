@@ -296,3 +296,25 @@ def test_train_best_reads_the_study_named_and_not_a_stale_best_params(write_spec
         assert json.loads(result.out)["params"] == best.params and json.loads(result.out)["trial"] == best.number
     missing = cli("train-best", spec, *base, "--study-name", "third")
     assert missing.code == 1 and "holds no study named 'third'" in missing.err and "Traceback" not in missing.err
+
+
+HOSTILE = str(Path(__file__).resolve().parents[1] / "supervisor" / "hostile_trainer.py")
+
+
+def test_nan_at_the_last_epoch_fails_the_trial_and_a_stage_of_failures_fails_the_launch(write_spec, tmp_path, cli):
+    spec = write_spec(
+        protocol=[{"name": "explore", "trials": 3, "epochs": 2}],
+        trainer={"command": [sys.executable, HOSTILE, "lines:epoch=1 loss=0.9|epoch=2 loss=nan"]},
+    )
+    results = tmp_path / "results"
+    done = cli("launch", spec, "-t", "small", "--results", str(results))
+    assert done.code == 1 and "Traceback" not in done.err
+    errors = [line for line in done.err.splitlines() if line.startswith("error")]
+    assert errors == [
+        "error: stage 'explore': every one of its 3 trials failed, 3 of them with: loss was nan at epoch 2 "
+        "(the trial diverged); see trials.csv"
+    ]
+    assert [t.state for t in _study(results).trials] == [TrialState.FAIL] * 3
+    with (results / "toy" / "small" / "trials.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and all("loss was nan at epoch 2" in row["failure_reason"] for row in rows)
