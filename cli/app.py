@@ -16,6 +16,8 @@ from hpoctl.cli import plan as plan_cmd
 from hpoctl.cli import render as render_cmd
 from hpoctl.cli import results, studies, validate
 from hpoctl.cli import train_best as train_best_cmd
+from hpoctl.cli.system_errors import database_error_line, is_database_error, system_error_line
+from hpoctl.config import CONFIG_ENV, load_config
 from hpoctl.errors import HpoctlError
 from hpoctl.katib import cli as katib_cli  # the Katib backend's command group
 from hpoctl.katib import suggestion_cli  # the Katib backend's suggestion service
@@ -58,6 +60,8 @@ def _root(
     ] = False,
 ) -> None:
     """hpoctl: one study spec, three backends (local, katib, slurm)."""
+    if os.environ.get(CONFIG_ENV):
+        load_config()  # a missing or malformed $HPOCTL_CONFIG is an error on every command
 
 
 def _debug() -> bool:
@@ -94,9 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except (OSError, UnicodeDecodeError) as e:
+        if _debug():
+            raise
+        print(f"error: {system_error_line(e)}", file=sys.stderr)
+        return 1
     except Exception as e:
         if _debug():
             raise
+        if is_database_error(e):
+            print(f"error: {database_error_line(e)}", file=sys.stderr)
+            return 1
         print(
             f"error: internal error: {type(e).__name__}: {e} (HPOCTL_DEBUG=1 shows the traceback)",
             file=sys.stderr,

@@ -13,6 +13,7 @@ from hpoctl.backends import Backend, Options
 from hpoctl.backends.registry import backend_name, get_backend
 from hpoctl.catalog import load_study
 from hpoctl.cli.output import OutputFormat
+from hpoctl.config import load_config
 from hpoctl.plan import Plan, build_plans
 from hpoctl.results.layout import default_root
 from hpoctl.spec.loader import deep_merge, parse_set_overrides
@@ -44,9 +45,23 @@ ContextOpt = Annotated[str | None, typer.Option("--context", help="katib: kubeco
 KubeconfigOpt = Annotated[
     Path | None, typer.Option("--kubeconfig", help="katib: kubeconfig file (default: $KUBECONFIG).")
 ]
+
+
+def _checked_config(path: Path | None) -> Path | None:
+    """--config is read at once, so that a missing or malformed file is an error on every command, not only on
+    the backends that use it."""
+    if path is not None:
+        load_config(path)
+    return path
+
+
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", help="hpoctl configuration (default: $HPOCTL_CONFIG, ./hpoctl.yaml, ~/.config/hpoctl)."),
+    typer.Option(
+        "--config",
+        callback=_checked_config,
+        help="hpoctl configuration (default: $HPOCTL_CONFIG, ./hpoctl.yaml, ~/.config/hpoctl).",
+    ),
 ]
 ImageOpt = Annotated[str | None, typer.Option("--image", help="Trainer image (default: the study's trainer.image).")]
 NodePoolOpt = Annotated[

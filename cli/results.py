@@ -91,10 +91,15 @@ def show(
         hpoctl results show everest -t M_24h -o json --results /scratch/hpo/results
     """
     from hpoctl.results.reader import load_results
+    from hpoctl.results.refresh import refresh_from_study
 
     if target == "all":
         raise UsageError("results show takes one target; `hpoctl results compare` shows them all")
-    loaded = load_results(target_dir(results_root(results), load_study(study).spec.name, target))
+    (plan,) = select_plans(study, target)
+    out_dir = target_dir(results_root(results), plan.study, plan.target)
+    if refresh_from_study(plan, out_dir):
+        note(f"{plan.study}/{plan.target}: summary files were missing or behind study.db; rewritten from it")
+    loaded = load_results(out_dir, launch_as=study)
     best = loaded.best
     data: dict[str, Any] = {
         "study": best["study"],

@@ -334,6 +334,8 @@ def load_config(flag: Path | str | None = None, environ: Mapping[str, str] | Non
         raise ConfigError(str(path), [f"file not found (given by {given})"]) from e
     except OSError as e:
         raise ConfigError(str(path), [f"cannot read: {e.strerror}"]) from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(str(path), [f"not UTF-8 text ({e.reason} at byte {e.start}): hpoctl.yaml is YAML"]) from e
     return parse_config(load_yaml_text(text, str(path)) if text.strip() else {}, str(path))
 
 

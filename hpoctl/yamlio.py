@@ -50,6 +50,10 @@ def load_yaml_file(path: Path) -> Any:
         raise SpecError(str(path), ["file not found"]) from e
     except OSError as e:
         raise SpecError(str(path), [f"cannot read: {e.strerror}"]) from e
+    except UnicodeDecodeError as e:
+        raise SpecError(
+            str(path), [f"not UTF-8 text ({e.reason} at byte {e.start}): a study spec is a YAML file"]
+        ) from e
     return load_yaml_text(text, str(path))
 
 

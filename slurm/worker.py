@@ -18,6 +18,7 @@ from pathlib import Path
 
 from hpoctl.plan import Plan
 from hpoctl.results import layout
+from hpoctl.results.refresh import Throttled
 from hpoctl.runner import StageRunner, TrialEvent, stage_counts
 from hpoctl.search.pruners import build_pruner
 from hpoctl.search.samplers import build_sampler
@@ -87,10 +88,18 @@ def run_worker(
             f"trials done, {counts.running} running"
         )
 
+        refresh = Throttled(
+            lambda: shared.write_results(
+                study, plan, out_dir, started_at=started, seed=seed, plots=False, extra=_job_provenance()
+            ),
+            min_interval_s=10.0,  # several workers share the files; one of them at a time writes
+        )
+
         def on_event(event: TrialEvent) -> None:
             if event.state == "started":
                 say(f"trial {event.number} started")
                 return
+            refresh()
             done = f"{event.counts.counted}/{event.budget}"
             detail = f" {event.value}" if event.value is not None else ""
             say(f"trial {event.number} {event.state}{detail} ({done} done)")

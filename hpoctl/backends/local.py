@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import json
 import os
 import shlex
@@ -23,6 +24,7 @@ from hpoctl.plan import Plan
 from hpoctl.progress import Progress
 from hpoctl.results import layout
 from hpoctl.results.ranking import best_so_far
+from hpoctl.results.refresh import Throttled, lost_study_line, read_recorded
 from hpoctl.runner import StageRunner, fail_interrupted, stage_counts
 from hpoctl.search.pruners import build_pruner
 from hpoctl.search.samplers import build_sampler
@@ -143,9 +145,14 @@ class LocalBackend(Backend):
                     done = stage_counts(study, stage.name).counted
                     progress.start_stage(stage.name, done, stage.trials, stage.epochs)
 
-                    def on_event(event, study=study):
+                    refresh = Throttled(
+                        functools.partial(self._write_results, study, plan, out_dir, started_at, options, plots=False)
+                    )
+
+                    def on_event(event, study=study, refresh=refresh):
                         if event.state != "started":
                             progress.set_best(best_so_far(study, plan.multi_objective))
+                            refresh()
                         progress(event)
 
                     runner = StageRunner(
@@ -198,12 +205,12 @@ class LocalBackend(Backend):
         study.sampler = build_sampler(plan.algorithm, plan.parameters, seed=sampler_seed, parallel=n_jobs > 1)
         return study
 
-    def _write_results(self, study, plan, out_dir, started_at, options) -> None:
+    def _write_results(self, study, plan, out_dir, started_at, options, *, plots: bool = True) -> None:
         from hpoctl.results import collect_provenance, write_results
 
         seed = plan.seed if options.seed is None else options.seed
         provenance = collect_provenance(plan, started_at, dt.datetime.now(dt.timezone.utc), {"trainer": seed})
-        write_results(study, plan, out_dir, provenance)
+        write_results(study, plan, out_dir, provenance, plots=plots)
 
     def status(self, plans: list[Plan], options: Options) -> list[StageStatus]:
         rows = []
@@ -212,7 +219,7 @@ class LocalBackend(Backend):
             study = layout.load_study(out_dir, plan, options.study_name)
             holder = lock_holder(out_dir)
             if study is None:
-                rows.append(StageStatus(plan.study, plan.target, None, "not started", 0, plan.total_trials))
+                rows.append(self._unstarted(plan, out_dir, options))
                 continue
             counts = {s.name: stage_counts(study, s.name) for s in plan.stages}
             done = sum(min(c.counted, s.trials) for s, c in zip(plan.stages, counts.values(), strict=True))
@@ -234,6 +241,16 @@ class LocalBackend(Backend):
                 )
             )
         return rows
+
+    @staticmethod
+    def _unstarted(plan: Plan, out_dir: Path, options: Options) -> StageStatus:
+        """`not started`, unless best_params.json records trials of this very study: then its store was lost."""
+        recorded = read_recorded(out_dir)
+        name = layout.study_name(plan, options.study_name)
+        row = StageStatus(plan.study, plan.target, None, "not started", 0, plan.total_trials)
+        if recorded is not None and recorded[0] == name and layout.storage_exists(out_dir):
+            row.state, row.detail = "store lost", lost_study_line(out_dir, out_dir, name, recorded[1])
+        return row
 
     def results(self, plans: list[Plan], options: Options) -> list[str]:
         """The summary files rewritten from each target's study.db (the launch writes them after each stage)."""

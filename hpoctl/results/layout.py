@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hpoctl import trial_record as rec
-from hpoctl.errors import BackendError
+from hpoctl.errors import BackendError, ResultsError
 
 if TYPE_CHECKING:
     import optuna
@@ -76,7 +76,16 @@ def open_sqlite(out_dir: Path) -> optuna.storages.RDBStorage:
     import optuna
     from sqlalchemy import event
 
-    storage = optuna.storages.RDBStorage(sqlite_url(out_dir), engine_kwargs={"connect_args": {"timeout": 60}})
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        storage = optuna.storages.RDBStorage(sqlite_url(out_dir), engine_kwargs={"connect_args": {"timeout": 60}})
+    except SQLAlchemyError as e:
+        why = " ".join(str(getattr(e, "orig", None) or e).split())[:200]
+        raise ResultsError(
+            f"{Path(out_dir) / SQLITE_FILE}: not a readable Optuna database ({why}); move it aside and relaunch to "
+            f"start afresh, or restore it from a copy"
+        ) from e
     event.listen(storage.engine, "connect", _sqlite_pragmas)
     storage.engine.dispose()  # connections opened before the listener reconnect with the pragmas
     return storage

@@ -38,17 +38,17 @@ class Results:
         return bool(self.best.get("multi_objective"))
 
 
-def load_results(out_dir: Path) -> Results:
-    """Read results/<study>/<target>/; ResultsError (one line, saying what to run) when it is missing
-    or corrupt."""
+def load_results(out_dir: Path, launch_as: str | None = None) -> Results:
+    """Read results/<study>/<target>/; ResultsError (one line, saying what to run: `hpoctl launch <launch_as>`,
+    the study as the user named it, a spec file's path included) when it is missing or corrupt."""
     out_dir = Path(out_dir)
-    best = read_best_params(out_dir)
+    best = read_best_params(out_dir, launch_as)
     pareto = read_pareto(out_dir) if best.get("multi_objective") else None
     return Results(out_dir, best, pareto, read_top_trials(out_dir, best))
 
 
-def read_best_params(out_dir: Path) -> dict[str, Any]:
-    data = _read_json(Path(out_dir), BEST_PARAMS)
+def read_best_params(out_dir: Path, launch_as: str | None = None) -> dict[str, Any]:
+    data = _read_json(Path(out_dir), BEST_PARAMS, launch_as)
     if not isinstance(data, dict) or not isinstance(data.get("objectives"), list):
         raise _corrupt(Path(out_dir), BEST_PARAMS, "not a best_params.json written by hpoctl")
     return data
@@ -121,11 +121,11 @@ def parse_cell(text: str | None) -> Any:
     return text
 
 
-def _read_json(out_dir: Path, name: str) -> Any:
+def _read_json(out_dir: Path, name: str, launch_as: str | None = None) -> Any:
     try:
         text = (out_dir / name).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise _missing(out_dir) from None
+        raise _missing(out_dir, launch_as) from None
     except (OSError, UnicodeDecodeError) as e:
         raise _corrupt(out_dir, name, str(e)) from e
     try:
@@ -138,10 +138,11 @@ def _names(out_dir: Path) -> tuple[str, str, Path]:
     return out_dir.parent.name, out_dir.name, out_dir.parent.parent
 
 
-def _missing(out_dir: Path) -> ResultsError:
+def _missing(out_dir: Path, launch_as: str | None = None) -> ResultsError:
     study, target, root = _names(out_dir)
     return ResultsError(
-        f"no results for {study}/{target} in {shown(root)}: run `hpoctl launch {study} --target {target}` first"
+        f"no results for {study}/{target} in {shown(root)}: run `hpoctl launch {launch_as or study} --target {target}` "
+        f"first"
     )
 
 

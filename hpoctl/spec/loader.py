@@ -89,6 +89,8 @@ def apply_presets(
         if not isinstance(available[name], Mapping):
             raise SpecError(source, [f"presets.{name}: a preset is a mapping of spec fields"])
         merged = deep_merge(merged, available[name])
+    if overrides and "presets" in overrides:
+        raise SpecError(source, ["presets: --set cannot change the presets; name one with --preset, or edit the spec"])
     if overrides:
         merged = deep_merge(merged, overrides)
     merged["presets"] = available
@@ -124,8 +126,12 @@ def format_validation_errors(error: ValidationError) -> list[str]:
             item.get("input"), (dict, list)
         ):
             got = f" (got {item.get('input')!r})"
+        if item["type"] in ("int_type", "float_type") and item["loc"][-1:] in (("int",), ("float",)):
+            message = "Input should be a number"  # one line for a number field (int or float), not one per member
         for line in message.split("\n"):
-            lines.append(f"{path}: {line}{got}" if path and not line.startswith(f"{path}:") else f"{line}{got}")
+            text = f"{path}: {line}{got}" if path and not line.startswith(f"{path}:") else f"{line}{got}"
+            if text not in lines:
+                lines.append(text)
     return lines
 
 

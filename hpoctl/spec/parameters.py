@@ -43,6 +43,19 @@ class _Parameter(BaseModel):
         return self
 
 
+def _check_step_divides(low: float, high: float, step: float) -> None:
+    """Optuna moves `high` down to the last step below it (with a warning) when the step does not divide the
+    range, and a step wider than the range leaves one value: say so instead."""
+    steps = (high - low) / step
+    if steps < 1 - 1e-9:
+        raise ValueError(f"step={step} is wider than the range [{low}, {high}]: every trial would get {low}")
+    if abs(steps - round(steps)) > 1e-9 * max(1.0, steps):
+        raise ValueError(
+            f"step={step} does not divide the range [{low}, {high}]: (high - low) / step must be a whole number "
+            f"(e.g. high={low + math.floor(steps + 1e-9) * step:g})"
+        )
+
+
 class IntParameter(_Parameter):
     type: Literal["int"]
     low: StrictInt
@@ -58,6 +71,7 @@ class IntParameter(_Parameter):
             raise ValueError(f"step must be a positive integer, got step={self.step}")
         if self.log and self.step != 1:
             raise ValueError(f"a log-scale int parameter takes no step, got step={self.step}")
+        _check_step_divides(self.low, self.high, self.step)
         _check_default_in_range(self.default, self.low, self.high)
         if (self.default - self.low) % self.step:
             raise ValueError(f"default {self.default} is not on the grid low={self.low} + k*step={self.step}")
@@ -83,6 +97,7 @@ class FloatParameter(_Parameter):
                 raise ValueError(f"step must be positive, got step={self.step}")
             if self.log:
                 raise ValueError(f"a log-scale float parameter takes no step, got step={self.step}")
+            _check_step_divides(self.low, self.high, self.step)
         _check_default_in_range(self.default, self.low, self.high)
         return self
 

@@ -47,6 +47,12 @@ class Target(_Strict):
     description: str = ""
 
 
+#: Bounds that catch a typo (`trials: 10**30`) before it reaches a sampler, a Katib Experiment (int32 counts) or a
+#: SLURM array: far above any study the seeds run (hundreds of trials, 120 epochs).
+MAX_STAGE_TRIALS = 100_000
+MAX_EPOCHS = 1_000_000
+
+
 class Stage(_Strict):
     """One step of the protocol. `continue` adds trials to the study at this stage's epochs;
     `top-k` re-runs the previous stage's best k configurations at this stage's epochs."""
@@ -80,6 +86,12 @@ class Stage(_Strict):
                 raise ValueError(f"stage {self.name!r} needs trials")
             if self.trials < 1:
                 raise ValueError(f"stage {self.name!r}: trials must be at least 1, got {self.trials}")
+        if self.trial_count > MAX_STAGE_TRIALS:
+            raise ValueError(
+                f"stage {self.name!r}: {self.trial_count} trials is more than the {MAX_STAGE_TRIALS:,} a stage may run"
+            )
+        if self.epochs > MAX_EPOCHS:
+            raise ValueError(f"stage {self.name!r}: {self.epochs} epochs is more than the {MAX_EPOCHS:,} allowed")
         return self
 
     @property
@@ -120,7 +132,9 @@ DEFAULT_PARALLELISM = 4
 
 
 class Limits(_Strict):
-    max_trials: StrictInt | None = Field(default=None, ge=1, description="Caps each stage's trials.")
+    max_trials: StrictInt | None = Field(
+        default=None, ge=1, le=MAX_STAGE_TRIALS, description="Caps each stage's trials."
+    )
     timeout: Duration | None = Field(default=None, description="Wall time per target.")
     trial_timeout: Duration | None = None
     parallelism: StrictInt = Field(

@@ -318,3 +318,32 @@ def test_nan_at_the_last_epoch_fails_the_trial_and_a_stage_of_failures_fails_the
     with (results / "toy" / "small" / "trials.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and all("loss was nan at epoch 2" in row["failure_reason"] for row in rows)
+
+
+def _complete_so_far(results: Path) -> int:
+    """Complete trials of the toy study, 0 while the launch has not created it yet."""
+    try:
+        return len(_study(results).get_trials(states=(TrialState.COMPLETE,)))
+    except Exception:  # no file, no study, or no tables yet
+        return 0
+
+
+def test_the_summary_files_follow_the_study_while_a_stage_runs(write_spec, tmp_path):
+    spec = write_spec(protocol=[{"name": "explore", "trials": 12, "epochs": 2}], limits={"parallelism": 1})
+    results = tmp_path / "results"
+    out = results / "toy" / "small"
+    with subprocess.Popen(
+        [sys.executable, "-m", "hpoctl", "launch", spec, "-t", "small", "--results", str(results)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TOY_EPOCH_SLEEP": "0.4"},
+    ) as process:
+        deadline = time.time() + 120
+        while time.time() < deadline and _complete_so_far(results) < 5:
+            time.sleep(0.2)
+        process.send_signal(signal.SIGKILL)
+    complete = len(_study(results).get_trials(states=(TrialState.COMPLETE,)))
+    with (out / "trials.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert 2 <= len(rows) <= complete + 1, (len(rows), complete)  # written during the stage, not at its end
+    assert json.loads((out / "best_params.json").read_text())["n_trials"] == len(rows)

@@ -129,27 +129,34 @@ def test_three_workers_share_one_study_of_twelve_trials(env, write_study, tmp_pa
 
 
 def test_cancel_keeps_completed_trials_and_a_relaunch_finishes_the_budget(env, write_study, tmp_path, cli, monkeypatch):
-    monkeypatch.setenv("TOY_EPOCH_SLEEP", "0.4")
+    monkeypatch.setenv("TOY_EPOCH_SLEEP", "1.5")  # 4.5 s trials: one seen starting still runs when scancel lands
     path = write_study()
     results = tmp_path / "results"
     launch(cli, path, results)
     (job,) = jobs(results)
-    wait_for(
-        lambda: (
-            states(study_of(results)).get("COMPLETE", 0) >= 2
-            if (results / "mlp/default/study.journal").is_file()
-            else False
-        ),
-        what="two trials",
-    )
+
+    def first_wave_done_second_running() -> bool:
+        if not (results / "mlp/default/study.journal").is_file():
+            return False
+        counts = states(study_of(results))
+        return counts.get("COMPLETE", 0) >= 3 and counts.get("RUNNING", 0) >= 1
+
+    # cancel while trials run, so that there are some for the cancelled workers to mark interrupted
+    wait_for(first_wave_done_second_running, what="three trials done and one running")
     cancelled = cli("cancel", path, "--backend", "slurm", "--results", str(results))
     assert cancelled.code == 0 and f"cancelled job {job['job_id']}" in cancelled.err
     final = env.wait(job["job_id"])
     assert set(final.values()) == {"CANCELLED"}
+
+    # squeue shows CANCELLED as soon as slurmstepd signals the tasks; the workers record their trials while they
+    # stop, within the signal grace, so wait for that rather than read the study at once
+    def recorded() -> dict[str, int] | None:
+        counts = states(study_of(results))
+        return counts if counts.get("RUNNING", 0) == 0 and counts.get("interrupted", 0) >= 1 else None
+
+    counts = wait_for(recorded, timeout=30, what="the cancelled workers to mark their trials interrupted")
     before = {t.number for t in study_of(results).trials if t.state == TrialState.COMPLETE}
-    study = study_of(results)
-    assert states(study).get("RUNNING", 0) == 0, "cancelled workers mark their trials interrupted"
-    assert states(study).get("interrupted", 0) >= 1
+    assert counts.get("COMPLETE", 0) == len(before)
     (row,) = json.loads(cli("status", path, "-b", "slurm", "--results", str(results), "-o", "json").out)
     assert row["state"] == "cancelled" and "CANCELLED" in row["detail"]
 
