@@ -218,6 +218,25 @@ def _launch(spec: str, results: Path, *, kill_after: float | None = None, term_w
     return code, log.read_text()
 
 
+def _processes_mentioning(text: str, wait_s: float) -> list[str]:
+    """Command lines of live processes that name `text` (a trainer's --output does), after waiting up to wait_s
+    for them to end."""
+    deadline = time.time() + wait_s
+    while True:
+        found = []
+        for proc in Path("/proc").iterdir():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if text in cmdline and state != "Z":
+                found.append(cmdline)
+        if not found or time.time() > deadline:
+            return found
+        time.sleep(0.1)
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(write_spec, tmp_path):
     spec = write_spec(
@@ -231,6 +250,8 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(write_spec, tmp_p
     rng = random.Random(1234)
     for _ in range(4):
         _launch(spec, results, kill_after=rng.uniform(0.0, 0.3))
+        orphans = _processes_mentioning(str(results), wait_s=15)
+        assert not orphans, f"trainers outlived the SIGKILLed launcher: {orphans}"
     code, err = _launch(spec, results)
     assert code == 0, err
     study = _study(results)
