@@ -42,6 +42,6 @@ def database_error_line(error: BaseException) -> str:
     original = getattr(error, "orig", None) or error.__cause__ or error
     detail = " ".join(str(original).split())[:200]
     return (
-        f"the study's database cannot be used ({detail}); if study.db is corrupt, move it aside and relaunch to "
-        f"start afresh, or restore it from a copy (SLURM runs keep study.journal)"
+        f"the study's database cannot be used ({detail}); if study.db is corrupt, restore study.db.bak (the copy "
+        f"the local launcher takes after each stage) or move it aside and relaunch; SLURM runs keep study.journal"
     )

@@ -174,6 +174,7 @@ class LocalBackend(Backend):
                     finally:
                         progress.end_stage()
                         self._write_results(study, plan, out_dir, started_at, options)
+                        layout.backup_sqlite(out_dir)
                     if deadline is not None and time.time() >= deadline:
                         break
             except KeyboardInterrupt as e:

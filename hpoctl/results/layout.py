@@ -2,6 +2,7 @@
 it, and how its Optuna study is stored, opened and created.
 
     <root>/<study>/<target>/study.db        the study (local runs and Katib pulls: SQLite)
+    <root>/<study>/<target>/study.db.bak    a consistent copy of it, taken by the local launcher after each stage
     <root>/<study>/<target>/study.journal   the study (SLURM: a journal file its array tasks share)
     <root>/<study>/<target>/best_params.json, trials.csv, top_trials.csv, pareto.json, report.md, plots/, ...
     <root>/<study>/compare/                 `hpoctl results compare`
@@ -12,6 +13,7 @@ Optuna is imported inside the functions that need it, so `hpoctl --help` stays f
 from __future__ import annotations
 
 import os
+import sqlite3
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
 RESULTS_ENV = "HPOCTL_RESULTS"
 SQLITE_FILE = "study.db"
+SQLITE_BACKUP = "study.db.bak"
 JOURNAL_FILE = "study.journal"
 BEST_PARAMS = "best_params.json"
 TRIALS_CSV = "trials.csv"
@@ -83,12 +86,45 @@ def open_sqlite(out_dir: Path) -> optuna.storages.RDBStorage:
     except SQLAlchemyError as e:
         why = " ".join(str(getattr(e, "orig", None) or e).split())[:200]
         raise ResultsError(
-            f"{Path(out_dir) / SQLITE_FILE}: not a readable Optuna database ({why}); move it aside and relaunch to "
-            f"start afresh, or restore it from a copy"
+            f"{Path(out_dir) / SQLITE_FILE}: not a readable Optuna database ({why}); {restore_hint(out_dir)}"
         ) from e
     event.listen(storage.engine, "connect", _sqlite_pragmas)
     storage.engine.dispose()  # connections opened before the listener reconnect with the pragmas
     return storage
+
+
+def backup_sqlite(out_dir: Path) -> Path | None:
+    """Copy study.db to study.db.bak with SQLite's online backup (consistent while trials still write), replacing
+    the old copy only once the new one is whole, and never with a database that fails SQLite's own check."""
+    source_path = Path(out_dir) / SQLITE_FILE
+    if not source_path.is_file():
+        return None
+    backup, partial = Path(out_dir) / SQLITE_BACKUP, Path(out_dir) / f"{SQLITE_BACKUP}.partial"
+    source = sqlite3.connect(source_path, timeout=60)
+    try:
+        if source.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            return None
+        partial.unlink(missing_ok=True)
+        copy = sqlite3.connect(partial)
+        try:
+            source.backup(copy)
+            copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+        finally:
+            copy.close()
+    except sqlite3.DatabaseError:
+        return None
+    finally:
+        source.close()
+    os.replace(partial, backup)
+    return backup
+
+
+def restore_hint(out_dir: Path) -> str:
+    """What to do about a broken study.db in this folder: restore the launcher's copy when there is one."""
+    db, backup = Path(out_dir) / SQLITE_FILE, Path(out_dir) / SQLITE_BACKUP
+    if backup.is_file():
+        return f"restore the copy taken after the last finished stage (cp {backup} {db}) and relaunch to resume"
+    return "move it aside and relaunch to start afresh, or restore it from a copy"
 
 
 def _sqlite_pragmas(connection, _record) -> None:

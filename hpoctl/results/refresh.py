@@ -53,7 +53,7 @@ def lost_study_line(out_dir: Path, storage: Path, name: str, trials: int) -> str
     shown_store = out_dir / layout.SQLITE_FILE if storage == out_dir else storage
     return (
         f"{shown_store} no longer holds study {name!r}, whose {trials} trials {layout.BEST_PARAMS} records: the "
-        f"store was emptied or replaced; restore it from a copy, or move {layout.shown(out_dir)} aside and relaunch"
+        f"store was emptied or replaced; {layout.restore_hint(out_dir)}"
     )
 
 

@@ -16,8 +16,18 @@ from hpoctl.spec.study import StudySpec
 from hpoctl.yamlio import load_yaml_file, load_yaml_text
 
 
+class SetPath(dict):
+    """A mapping built from `--set` key paths: over a list it addresses items by index or by `name`
+    (`protocol.0.trials`, `protocol.explore.trials`), where a preset's mapping would replace the list."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Mappings merge key by key; anything else (lists included) is replaced.
+    """Mappings merge key by key; anything else (lists included) is replaced, except that `--set` paths reach
+    into a list's items.
 
     A mapping that names a different `name` (another algorithm or early-stopping rule) replaces the
     old one whole, since the old one's settings mean nothing to the new one.
@@ -30,15 +40,51 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
             and isinstance(value, Mapping)
             and value.get("name", old.get("name")) != old.get("name")
         )
-        if isinstance(value, Mapping) and isinstance(old, Mapping) and not renamed:
+        if isinstance(value, SetPath) and isinstance(old, list):
+            merged[key] = _merge_items(old, value)
+        elif isinstance(value, Mapping) and isinstance(old, Mapping) and not renamed:
             merged[key] = deep_merge(merged[key], value)
         else:
-            merged[key] = copy.deepcopy(value)
+            merged[key] = _plain(value)
+    return merged
+
+
+def _plain(value: Any) -> Any:
+    """A deep copy with `--set` paths turned into plain dicts (YAML's safe dumper writes only those)."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return copy.deepcopy(value)
+
+
+def _merge_items(items: list[Any], override: SetPath) -> list[Any]:
+    merged = copy.deepcopy(items)
+    names = [item.get("name") if isinstance(item, Mapping) else None for item in items]
+    for key, value in override.items():
+        if key.isdigit() and int(key) < len(items):
+            index = int(key)
+        elif key in names:
+            index = names.index(key)
+        else:
+            by_name = [str(n) for n in names if n is not None]
+            named = f", or by name: {', '.join(by_name)}" if by_name else ""
+            raise UsageError(
+                f"--set {override.path}.{key}: {override.path} has {len(items)} items (0-{len(items) - 1}{named})"
+                if items
+                else f"--set {override.path}.{key}: {override.path} is an empty list"
+            )
+        old = merged[index]
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            merged[index] = deep_merge(old, value)
+        else:
+            merged[index] = _plain(value)
     return merged
 
 
 def parse_set_overrides(items: Iterable[str]) -> dict[str, Any]:
-    """`--set algorithm.name=random --set limits.parallelism=2` as a nested mapping (values are YAML)."""
+    """`--set algorithm.name=random --set limits.parallelism=2` as a nested mapping (values are YAML); a list's
+    items are named by index or by their `name` (`--set protocol.explore.trials=40`)."""
     result: dict[str, Any] = {}
     for item in items:
         path, sep, raw = item.partition("=")
@@ -50,8 +96,8 @@ def parse_set_overrides(items: Iterable[str]) -> dict[str, Any]:
             raise UsageError(f"--set {path}: {e.problems[0]}") from e
         node = result
         *parents, leaf = path.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
+        for depth, part in enumerate(parents, 1):
+            node = node.setdefault(part, SetPath(".".join(parents[:depth])))
             if not isinstance(node, dict):
                 raise UsageError(f"--set {item!r} conflicts with an earlier --set of {part!r}")
         node[leaf] = value

@@ -58,6 +58,21 @@ def test_override_that_breaks_the_spec_names_the_field(cli):
     assert result.code == 2 and "--set expects KEY.PATH=VALUE" in result.err
 
 
+def test_set_reaches_a_stage_by_index_or_by_name(cli):
+    result = cli(
+        "plan", "everest", "--target", "M_24h", "--set", "protocol.0.trials=3",
+        "--set", "protocol.confirmation.epochs=9", "-o", "json",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    stages = {s["name"]: (s["trials"], s["epochs"]) for s in json.loads(result.out)["stages"]}
+    assert stages["exploration"][0] == 3 and stages["confirmation"][1] == 9
+    assert stages["refinement"] == (40, 60)
+    for item in ("protocol.3.trials=1", "protocol.nonesuch.trials=1"):
+        result = cli("plan", "everest", "--target", "M_24h", "--set", item)
+        assert result.code == 2 and result.err.count("\n") == 1, result.err
+        assert "protocol has 3 items (0-2, or by name: exploration, refinement, confirmation)" in result.err
+
+
 def test_usage_errors_exit_2_with_one_line(cli):
     result = cli("plan", "everest", "--frobnicate")
     assert result.code == 2

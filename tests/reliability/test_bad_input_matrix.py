@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from hpoctl.cli.app import main
+from hpoctl.results import layout
 from tests.conftest import BASE_SPEC
 from tests.local.conftest import toy_spec
 from tests.spec.test_invalid_specs import CASES as SPEC_CASES
@@ -171,6 +172,29 @@ def test_a_corrupt_study_db_is_one_line_naming_it(sentinel, tmp_path, cli):
         done = cli(*args, str(sentinel["spec"]), "-t", "small", "--results", str(results))
         assert done.code == 1 and done.err.count("\n") == 1, done.err
         assert "study.db: not a readable Optuna database" in done.err and "Traceback" not in done.err
+        assert "restore the copy taken after the last finished stage (cp " in done.err
+
+
+def test_the_launchers_copy_restores_a_corrupt_study_db(sentinel, tmp_path, cli):
+    results = _copy_of(sentinel, tmp_path)
+    folder = results / "toy" / "small"
+    (folder / "study.db").write_bytes(b"garbage" * 100)
+    kept = (folder / "study.db.bak").read_bytes()
+    assert layout.backup_sqlite(folder) is None  # a corrupt study.db never replaces the good copy
+    assert (folder / "study.db.bak").read_bytes() == kept
+    shutil.copyfile(folder / "study.db.bak", folder / "study.db")
+    shown = cli("results", "show", str(sentinel["spec"]), "-t", "small", "--results", str(results), "-o", "json")
+    assert shown.code == 0, shown.err
+    assert json.loads(shown.out)["counts"]["complete"] == 3
+
+
+def test_without_a_copy_the_hint_says_start_afresh(sentinel, tmp_path, cli):
+    results = _copy_of(sentinel, tmp_path)
+    folder = results / "toy" / "small"
+    (folder / "study.db.bak").unlink()
+    (folder / "study.db").write_bytes(b"garbage" * 100)
+    done = cli("status", str(sentinel["spec"]), "-t", "small", "--results", str(results))
+    assert done.code == 1 and "move it aside and relaunch to start afresh" in done.err, done.err
 
 
 def test_an_emptied_study_db_is_reported_not_taken_for_a_fresh_start(sentinel, tmp_path, cli):
@@ -180,4 +204,4 @@ def test_an_emptied_study_db_is_reported_not_taken_for_a_fresh_start(sentinel, t
     assert shown.code == 1 and "no longer holds study 'toy.small', whose 3 trials" in shown.err
     status = cli("status", str(sentinel["spec"]), "-t", "small", "--results", str(results), "-o", "json")
     (row,) = json.loads(status.out)
-    assert row["state"] == "store lost" and "restore it from a copy" in row["detail"]
+    assert row["state"] == "store lost" and "restore the copy taken after the last finished stage" in row["detail"]

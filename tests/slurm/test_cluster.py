@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -311,3 +312,37 @@ def test_cancel_one_target_leaves_the_others_running(env, write_study, tmp_path,
         for r in json.loads(cli("status", path, "-b", "slurm", "--results", str(results), "-o", "json").out)
     }
     assert rows["default"]["state"] == "done" and rows["other"]["state"] == "cancelled"
+
+
+def test_hostile_trainers_in_a_real_job_array(env, write_study, tmp_path, cli, monkeypatch):
+    """The supervisor's guarantees hold in SLURM workers as locally: the same code reads and stops the trials."""
+    hostile = str(Path(__file__).with_name("hostile_by_mode.py"))
+    modes = ["long-line", "binary", "nan-last", "malformed", "children"]
+    pid_file = tmp_path / "pids"
+    monkeypatch.setenv("HOSTILE_PIDS", str(pid_file))
+    path = write_study(
+        parameters={"mode": {"type": "categorical", "choices": modes, "default": "long-line"}},
+        protocol=[{"name": "search", "trials": len(modes), "epochs": 2}],
+        trainer={"command": [sys.executable, hostile]},
+        limits={"parallelism": 2, "max_failed_trials": 10},
+    )
+    results = tmp_path / "results"
+    launch(cli, path, results)
+    env.wait(jobs(results)[0]["job_id"])
+    trials = {t.params["mode"]: t for t in study_of(results).get_trials(deepcopy=False)}
+    assert sorted(trials) == sorted(modes), "each mode ran once"
+    complete = {m: t.value for m, t in trials.items() if t.state == TrialState.COMPLETE}
+    assert complete == {"long-line": 0.5, "binary": 0.25, "children": 0.5}
+    assert trials["long-line"].user_attrs.get(rec.DROPPED_LINES) == 1
+    assert "loss" in trials["nan-last"].user_attrs[rec.FAILURE] and "nan" in trials["nan-last"].user_attrs[rec.FAILURE]
+    assert "0.3e" in trials["malformed"].user_attrs[rec.FAILURE]
+    leftover = [int(p) for p in pid_file.read_text().split()]
+    assert len(leftover) >= 4 and wait_for(lambda: not any(_alive(p) for p in leftover), 30, "no hostile process")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
