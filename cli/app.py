@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from hpoctl import __version__
+from hpoctl.cli import data as data_cmd
 from hpoctl.cli import launch as launch_cmd
 from hpoctl.cli import plan as plan_cmd
 from hpoctl.cli import render as render_cmd
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 app.add_typer(studies.app, name="studies")
 app.add_typer(results.app, name="results")
+app.add_typer(data_cmd.app, name="data")
 app.command("validate")(validate.validate)
 app.command("plan")(plan_cmd.plan)
 app.command("launch")(launch_cmd.launch)

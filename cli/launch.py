@@ -15,6 +15,7 @@ from hpoctl.cli.options import (
     CollectorOpt,
     ConfigOpt,
     ContextOpt,
+    DataOpt,
     ImageOpt,
     KubeconfigOpt,
     NamespaceOpt,
@@ -33,6 +34,7 @@ from hpoctl.cli.options import (
     select_plans,
 )
 from hpoctl.cli.output import OutputFormat, emit, note
+from hpoctl.data_check import require_usable_data
 from hpoctl.errors import UsageError
 from hpoctl.spec.durations import parse_duration
 
@@ -50,6 +52,7 @@ def launch(
     stage: StageOpt = None,
     preset: PresetOpt = None,
     set_: SetOpt = None,
+    data: DataOpt = None,
     max_trials: Annotated[int | None, typer.Option("--max-trials", min=1, help="Cap each stage's trials.")] = None,
     timeout: Annotated[str | None, typer.Option("--timeout", help="Wall time per target, e.g. 3600 or 6h.")] = None,
     n_jobs: Annotated[int | None, typer.Option("--n-jobs", "-j", min=1, help="Trials side by side.")] = None,
@@ -91,7 +94,7 @@ def launch(
         timeout_s = parse_duration(timeout) if timeout is not None else None
     except ValueError as e:
         raise UsageError(f"--timeout: {e}") from e
-    plans = select_plans(study, target, stage=stage, preset=preset, set_=set_, max_trials=max_trials)
+    plans = select_plans(study, target, stage=stage, preset=preset, set_=set_, max_trials=max_trials, data=data)
     chosen = chosen_backend(backend)
     options = backend_options(
         chosen,
@@ -122,6 +125,8 @@ def launch(
         for line in rendered.notes:
             note(line)
         return
+    if chosen.data_visible_here:
+        require_usable_data(plans)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         launched = chosen.launch(plans, options)

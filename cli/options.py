@@ -29,6 +29,14 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", help="Override a spec field, e.g. --set algorithm.name=random (value is YAML)."),
 ]
+DataOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        help="The trainer's data for every selected target, replacing the spec's `data:` (a path here; on Katib, in "
+        "the data volume). See `hpoctl data check` and each trainer's --help for its format.",
+    ),
+]
 OutputOpt = Annotated[OutputFormat, typer.Option("--output", "-o", help="Output format.")]
 BackendOpt = Annotated[
     str | None, typer.Option("--backend", "-b", help="local, katib or slurm (default: $HPOCTL_BACKEND, else local).")
@@ -105,13 +113,14 @@ def select_plans(
     preset: list[str] | None = None,
     set_: list[str] | None = None,
     max_trials: int | None = None,
+    data: str | None = None,
 ) -> list[Plan]:
     """The plans a command acts on: every command that takes a study selects them the same way (target, stage,
     presets, --set overrides), so `status` after `launch --preset quick` judges the quick run by its own budget."""
     overrides = parse_set_overrides(set_ or [])
     if max_trials is not None:
         overrides = deep_merge(overrides, {"limits": {"max_trials": max_trials}})
-    return build_plans(load_study(study), target, stage=stage, presets=preset or [], overrides=overrides)
+    return build_plans(load_study(study), target, stage=stage, presets=preset or [], overrides=overrides, data=data)
 
 
 def chosen_backend(flag: str | None) -> Backend:

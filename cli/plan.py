@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hpoctl.catalog import load_study
-from hpoctl.cli.options import OutputOpt, PresetOpt, SetOpt, StageOpt, StudyArg, TargetOpt
+from hpoctl.cli.options import DataOpt, OutputOpt, PresetOpt, SetOpt, StageOpt, StudyArg, TargetOpt
 from hpoctl.cli.output import OutputFormat, emit
 from hpoctl.plan import build_plans
 from hpoctl.spec.loader import parse_set_overrides
@@ -15,6 +15,7 @@ def plan(
     stage: StageOpt = None,
     preset: PresetOpt = None,
     set_: SetOpt = None,
+    data: DataOpt = None,
     output: OutputOpt = OutputFormat.yaml,
 ) -> None:
     """Print the resolved plan for a target (or `all`): parameters, objectives, algorithm, stages.
@@ -30,6 +31,7 @@ def plan(
         stage=stage,
         presets=preset or [],
         overrides=parse_set_overrides(set_ or []),
+        data=data,
     )
     data = [p.to_data() for p in plans]
     if output is OutputFormat.table:

@@ -13,6 +13,7 @@ from hpoctl.cli.options import (
     AlgorithmOpt,
     CollectorOpt,
     ConfigOpt,
+    DataOpt,
     ImageOpt,
     NamespaceOpt,
     NodePoolOpt,
@@ -40,6 +41,7 @@ def render(
     stage: StageOpt = None,
     preset: PresetOpt = None,
     set_: SetOpt = None,
+    data: DataOpt = None,
     namespace: NamespaceOpt = None,
     image: ImageOpt = None,
     node_pool: NodePoolOpt = None,
@@ -69,7 +71,7 @@ def render(
         hpoctl render mlp --target default --algorithm hpoctl-optuna
         hpoctl render everest --target all --backend slurm --stage exploration
     """
-    plans = select_plans(study, target, stage=stage, preset=preset, set_=set_)
+    plans = select_plans(study, target, stage=stage, preset=preset, set_=set_, data=data)
     chosen = chosen_backend(backend)
     options = backend_options(
         chosen,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from hpoctl.cli.options import (
+    DataOpt,
     OutputOpt,
     PresetOpt,
     ResultsOpt,
@@ -32,6 +33,7 @@ def train_best(
     seed: Annotated[int | None, typer.Option("--seed", help="First seed (default: the study's).")] = None,
     preset: PresetOpt = None,
     set_: SetOpt = None,
+    data: DataOpt = None,
     results: ResultsOpt = None,
     study_name: StudyNameOpt = None,
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Trainers' prepared-data cache.")] = None,
@@ -46,7 +48,7 @@ def train_best(
     """
     if target == "all":
         raise UsageError("train-best takes one target")
-    (plan,) = select_plans(study, target, preset=preset, set_=set_)
+    (plan,) = select_plans(study, target, preset=preset, set_=set_, data=data)
     out_dir = target_dir(results_root(results), plan.study, plan.target)
     summary = run_train_best(
         plan,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -20,6 +21,13 @@ from hpoctl.spec.objectives import Objective
 from hpoctl.spec.study import Limits, Resources, SearchSpace, StudySpec, Trainer
 
 ALL_TARGETS = "all"
+
+
+class _Local:
+    """`trainer_args`' default data: the plan's own, as a path on this machine."""
+
+
+LOCAL_DATA = _Local()
 
 
 class StagePlan(BaseModel):
@@ -52,6 +60,10 @@ class Plan(BaseModel):
     resources: Resources
     trainer: Trainer
     limits: Limits
+    data: str | None = None
+    """The trainer's --data as the user gave it (`--data`, else the spec's `data:`); None: synthetic data."""
+    data_base: str | None = None
+    """The folder a relative `data` is relative to here (the spec file's, or the working folder for --data)."""
     presets: list[str] = []
     overrides: dict[str, Any] = {}
     source: str = ""
@@ -80,10 +92,24 @@ class Plan(BaseModel):
             return [sys.executable, "-m", self.trainer.module]
         return list(self.trainer.command or [])
 
-    def trainer_args(self, params: Mapping[str, Any], *, epochs: int, seed: int) -> list[str]:
-        """The trainer contract's arguments: target, epochs, seed, fixed args, then `--name=value`."""
+    def local_data(self) -> str | None:
+        """`data` as a path on this machine (and on a SLURM cluster's shared file system)."""
+        if self.data is None:
+            return None
+        path = Path(self.data).expanduser()
+        return str(path if path.is_absolute() else Path(self.data_base or ".").resolve() / path)
+
+    def trainer_args(
+        self, params: Mapping[str, Any], *, epochs: int, seed: int, data: str | _Local | None = LOCAL_DATA
+    ) -> list[str]:
+        """The trainer contract's arguments: target, epochs, seed, data (this machine's path unless a backend
+        gives its own), fixed args, then `--name=value`."""
         args = ["--target", self.target, "--epochs", str(epochs), "--seed", str(seed)]
-        for name, value in {**self.target_args, **self.trainer.args}.items():
+        data = self.local_data() if isinstance(data, _Local) else data
+        if data is not None:
+            args += ["--data", data]
+        synthetic = self.trainer.synthetic_args if data is None else {}
+        for name, value in {**self.target_args, **self.trainer.args, **synthetic}.items():
             args.append(f"--{name}={encode_value(value)}")
         for name, value in params.items():
             args.append(f"--{name}={encode_value(value)}")
@@ -154,11 +180,26 @@ def build_plans(
     stage: str | None = None,
     presets: Iterable[str] = (),
     overrides: Mapping[str, Any] | None = None,
+    data: str | None = None,
 ) -> list[Plan]:
-    """One plan per selected target, with the presets (in order) and overrides applied."""
+    """One plan per selected target, with the presets (in order) and overrides applied; `data` (`--data`, relative
+    to the working folder) replaces the spec's data for every target."""
     presets = list(presets)
     spec = apply_presets(study.raw, presets, study.source, overrides) if presets or overrides else study.spec
     stages = resolve_stages(spec, stage)
+    spec_folder = str(Path(study.source).resolve().parent) if not study.source.startswith("catalog/") else None
+
+    def data_of(target: str) -> tuple[str | None, str | None]:
+        if data is not None:
+            return data.removeprefix("file://"), str(Path.cwd())
+        if spec.data is not None and spec.data.for_target(target) is not None:
+            return spec.data.for_target(target), spec_folder or str(Path.cwd())
+        legacy = spec.trainer.args.get("data")  # `--set trainer.args.data=PATH`, before `data:` existed
+        return (str(legacy), str(Path.cwd())) if legacy is not None else (None, None)
+
+    trainer = spec.trainer
+    if "data" in trainer.args:
+        trainer = trainer.model_copy(update={"args": {k: v for k, v in trainer.args.items() if k != "data"}})
     return [
         Plan(
             study=spec.name,
@@ -171,8 +212,10 @@ def build_plans(
             early_stopping=spec.early_stopping,
             stages=stages,
             resources=spec.resources,
-            trainer=spec.trainer,
+            trainer=trainer,
             limits=spec.limits,
+            data=data_of(name)[0],
+            data_base=data_of(name)[1],
             presets=presets,
             overrides=dict(overrides or {}),
             source=study.source,

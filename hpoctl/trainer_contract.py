@@ -11,6 +11,12 @@ import enum
 import re
 import signal
 
+CHECK_DATA_FLAG = "--check-data"
+"""Optional switch: read ``--data`` as training would, print each problem on stderr as ``DATA_PROBLEM`` + text
+(exit ``ExitCode.DATA``) or one ``DATA_OK`` + summary line on stdout (exit 0), and train nothing."""
+DATA_PROBLEM = "data problem: "
+DATA_OK = "data ok: "
+
 KATIB_STDOUT_REGEX = re.compile(r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)")
 """Katib's default StdOut metrics-collector filter (v1beta1 ``DefaultFilter``)."""
 

@@ -113,6 +113,8 @@ class KatibBackend(Backend):
     """Runs plans as Katib Experiments. `custom_api`/`core_api` replace the kubeconfig's API objects (tests
     pass an in-process fake); `config` replaces hpoctl's configuration file."""
 
+    data_visible_here = False  # the data is on the cluster's data volume
+
     name = "katib"
     options_type = KatibOptions
 

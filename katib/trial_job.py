@@ -13,11 +13,13 @@ the pod's user, so it can watch the trainer's process.
 from __future__ import annotations
 
 import shlex
+from pathlib import PurePosixPath
 from typing import Any
 
 from kubernetes import client as k8s
 
 from hpoctl.config import KatibSettings, NodePool
+from hpoctl.errors import UsageError
 from hpoctl.katib.parameters import CONFIG_PARAMETER, needs_quoting
 from hpoctl.plan import Plan, StagePlan
 
@@ -42,12 +44,34 @@ def output_dir(plan: Plan, stage: StagePlan, settings: KatibSettings) -> str:
     return f"{settings.results_mount}/{plan.study}/{plan.target}/{stage.name}"
 
 
+def data_path(plan: Plan, settings: KatibSettings) -> str | None:
+    """The plan's data as a trial pod sees it: a path inside the data volume (relative: under its mount)."""
+    if plan.data is None:
+        return None
+    if settings.data_pvc is None:
+        raise UsageError(
+            f"--data {plan.data!r}: a Katib trial reads its data from the data volume, and katib.data_pvc is null; "
+            "name the PersistentVolumeClaim that holds it in hpoctl.yaml"
+        )
+    mount = PurePosixPath(settings.data_mount)
+    path = PurePosixPath(plan.data)
+    if not path.is_absolute():
+        path = mount / path
+    if ".." in path.parts or not path.is_relative_to(mount):
+        raise UsageError(
+            f"--data {plan.data!r}: on Katib the data is read from the data volume {settings.data_pvc!r}, mounted at "
+            f"{mount}; give a path inside it (relative, or under {mount})"
+        )
+    return str(path)
+
+
 def trainer_script(
     plan: Plan, stage: StagePlan, *, seed: int, settings: KatibSettings, push: bool, top_k: bool = False
 ) -> str:
     """The shell command of one trial: the trainer contract's arguments, then one `--name=value` per
     parameter as Katib placeholders (a top-k trial gets its whole configuration from `config`)."""
-    words = [shlex.quote(w) for w in [*trainer_command(plan), *plan.trainer_args({}, epochs=stage.epochs, seed=seed)]]
+    contract = plan.trainer_args({}, epochs=stage.epochs, seed=seed, data=data_path(plan, settings))
+    words = [shlex.quote(w) for w in [*trainer_command(plan), *contract]]
     words += ["--cache-dir", shlex.quote(settings.cache_mount)]
     words += ["--output", f"{shlex.quote(output_dir(plan, stage, settings))}/{placeholder(TRIAL_NAME_PARAMETER)}"]
     if push:

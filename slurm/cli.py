@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from hpoctl.cli.options import PresetOpt, ResultsOpt, SetOpt, StudyArg, results_root, select_plans
+from hpoctl.cli.options import DataOpt, PresetOpt, ResultsOpt, SetOpt, StudyArg, results_root, select_plans
 from hpoctl.errors import HpoctlError, UsageError
 from hpoctl.slurm.render import INTERRUPTED_EXIT
 
@@ -43,6 +43,7 @@ def worker(
     results: ResultsOpt = None,
     preset: PresetOpt = None,
     set_: SetOpt = None,
+    data: DataOpt = None,
     worker_index: Annotated[
         int, typer.Option("--worker", min=0, help="This worker's number among the target's (offsets its sampler seed).")
     ] = 0,
@@ -67,7 +68,7 @@ def worker(
 
     if target == "all":
         raise UsageError("a worker runs one target; `hpoctl launch --backend slurm --target all` starts them all")
-    (plan,) = select_plans(study, target, preset=preset, set_=set_)
+    (plan,) = select_plans(study, target, preset=preset, set_=set_, data=data)
     code = run_worker(
         plan,
         plan.stage(stage).name,

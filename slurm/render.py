@@ -255,11 +255,14 @@ def memory(quantity: str) -> str:
 
 def default_binds(results_dir: Path, plan: Plan, configured: Sequence[str]) -> list[str]:
     """The results folder (the shared study and the trials' outputs) at the same path, the study file's folder
-    when the study is a file, then the configured binds."""
+    when the study is a file, the data read-only, then the configured binds."""
     binds = [str(results_dir)]
     source = study_reference(plan)
     if source != plan.study:
         binds.append(str(Path(source).parent))
+    data = plan.local_data()
+    if data is not None:
+        binds.append(f"{data}:{data}:ro")
     for bind in [*binds, *configured]:
         if "," in bind or bind.count(":") > 2:
             raise RenderError(f"cannot bind {bind!r} into the container: a path with ',' or ':'")
@@ -317,6 +320,8 @@ def worker_argv(
         words += ["--preset", q(preset)]
     for key, value in flatten_overrides(plan.overrides):
         words += ["--set", q(f"{key}={value}")]
+    if plan.data is not None:
+        words += ["--data", q(str(plan.local_data()))]
     if options.seed is not None:
         words += ["--seed", str(options.seed)]
     if options.study_name:

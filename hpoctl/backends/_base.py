@@ -114,6 +114,9 @@ class StageStatus:
 class Backend(ABC):
     name: ClassVar[str]
     options_type: ClassVar[type[Options]] = Options
+    data_visible_here: ClassVar[bool] = True
+    """Whether the trials read `--data` at the path this machine sees (local; SLURM's shared file system), so that
+    `launch` can check it with the trainer's loader before any trial starts."""
 
     @classmethod
     def options(cls, **values: Any) -> Options:

@@ -116,6 +116,10 @@ class Trainer(_Strict):
     command: list[StrictStr] | None = None
     image: str = "ghcr.io/hpoctl/trainer:0.1.0"
     args: dict[ArgName, ArgValue] = Field(default_factory=dict)
+    synthetic_args: dict[ArgName, ArgValue] = Field(
+        default_factory=dict,
+        description="Fixed arguments given only when the study has no data (sizes of the generated data).",
+    )
 
     @model_validator(mode="after")
     def _check(self):
@@ -124,6 +128,38 @@ class Trainer(_Strict):
         if self.command is not None and not self.command:
             raise ValueError("trainer.command must not be empty")
         return self
+
+
+class Data(_Strict):
+    """The trainer's `--data`: one path for every target, or one per target (a relative path is relative to the
+    spec file's folder; on Katib, to the data volume's mount)."""
+
+    path: StrictStr | None = None
+    targets: dict[TargetName, StrictStr] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return {"path": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check(self):
+        for where, path in [("path", self.path), *((f"targets.{t}", p) for t, p in self.targets.items())]:
+            if path is None:
+                continue
+            if not path.strip():
+                raise ValueError(f"data.{where}: an empty path")
+            scheme = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", path)
+            if scheme and scheme.group(1) != "file":
+                raise ValueError(
+                    f"data.{where}: {path!r}: trainers read --data from a file system; mount the "
+                    f"{scheme.group(1)}:// store and give its path (or a file:// URI)"
+                )
+        return self
+
+    def for_target(self, target: str) -> str | None:
+        path = self.targets.get(target, self.path)
+        return path.removeprefix("file://") if path else None
 
 
 #: `limits.parallelism` when a spec leaves it out: the same on every backend, so a study found to work locally
@@ -159,6 +195,7 @@ class StudySpec(_Strict):
     protocol: list[Stage]
     resources: Resources = Resources()
     trainer: Trainer
+    data: Data | None = None
     limits: Limits = Limits()
     presets: dict[Annotated[str, Field(pattern=DNS_LABEL)], dict[str, Any]] = Field(default_factory=dict)
 
@@ -193,6 +230,11 @@ def semantic_problems(spec: StudySpec) -> list[str]:
         problems.append("targets: a study needs at least one target")
     if "all" in spec.targets:
         problems.append("targets.all: 'all' is reserved for selecting every target")
+    for name in spec.data.targets if spec.data else ():
+        if name not in spec.targets:
+            problems.append(f"data.targets.{name}: not a target of the study (valid: {', '.join(spec.targets)})")
+    if spec.data and "data" in spec.trainer.args:
+        problems.append("trainer.args.data: the study names its data in `data:`; drop trainer.args.data")
     for name, target in spec.targets.items():
         if target.search_space and target.search_space not in spec.search_spaces:
             valid = ", ".join(spec.search_spaces) or "none"

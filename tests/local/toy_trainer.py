@@ -2,7 +2,8 @@
 
 Used by the local-backend tests to run whole studies in seconds. `--x`, `--y` are the
 hyperparameters; `--mode` picks the objective(s); TOY_FAIL_ABOVE makes configurations with x above
-a value exit like a diverged trainer; TOY_EPOCH_SLEEP slows epochs down.
+a value exit like a diverged trainer; TOY_EPOCH_SLEEP slows epochs down. `--check-data` accepts a `--data` file
+whose first line is `toy data` (each other line a problem); the trial records the `--data` it got.
 """
 
 import argparse
@@ -26,6 +27,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     for flag in ("--target", "--output", "--cache-dir", "--data"):
         parser.add_argument(flag)
+    if "--check-data" in sys.argv:
+        return check_data(sys.argv[sys.argv.index("--data") + 1] if "--data" in sys.argv else None)
     parser.add_argument("--epochs", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int)
@@ -48,12 +51,27 @@ def main() -> int:
             return 3
         base = (args.x - 0.3) ** 2 + (args.y - 0.5) ** 2 + (0.1 if args.kind == "b" else 0.0)
         loss = base + 1.0 / epoch
+        if os.environ.get("TOY_SEED_NOISE"):  # a seed-dependent curve, as real training has
+            loss += 0.01 * ((args.seed * 7919 + epoch) % 13) / 13
         row = {"epoch": epoch, "loss": round(loss, 6), "a": round(args.x, 6), "b": round((1 - args.x) ** 2, 6)}
         history.append(row)
         print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
     status = "interrupted" if stop else "completed"
-    (out / "metrics.json").write_text(json.dumps({"status": status, "history": history}))
+    (out / "metrics.json").write_text(json.dumps({"status": status, "history": history, "data": args.data}))
     return 143 if stop else 0
+
+
+def check_data(path: str | None) -> int:
+    try:
+        lines = Path(path).read_text().splitlines() if path else []
+    except OSError as e:
+        lines = ["", f"cannot read {path}: {e.strerror}"]
+    if lines[:1] == ["toy data"] and len(lines) == 1:
+        print(f"data ok: {path} is toy data")
+        return 0
+    for problem in lines[1:] or ["not toy data"]:
+        print(f"data problem: {problem}", file=sys.stderr)
+    return 4
 
 
 if __name__ == "__main__":

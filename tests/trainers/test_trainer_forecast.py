@@ -312,7 +312,8 @@ def test_tft_and_timesnet_train(runs: dict, name: str) -> None:
         (["--target", "TIMESNET_Q@heat", "--dropout=0.1"], "--dropout: not a hyperparameter of TIMESNET_Q"),
         (["--target", "TFT_Q@heat", "--hidden_size=36", "--attention_heads=8"], "must divide hidden_size=36"),
         (["--target", "NHITS_Q@heat", "--model", "TFT_Q"], "--model=TFT_Q contradicts --target=NHITS_Q@heat"),
-        (["--dataset", "water"], "--dataset='water'"),
+        (["--dataset", "water!"], "--dataset='water!': String should match pattern"),
+        (["--target", "NHITS_Q@water"], "--dataset=water: the synthetic series are heat, water_centrum"),
         (["--walk-forward-steps", "0"], "--walk-forward-steps='0'"),
     ],
 )  # fmt: skip

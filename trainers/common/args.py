@@ -49,7 +49,7 @@ class RunArgs(BaseModel):
     seed: int = Field(0, ge=0)
     """Seed for model initialisation, dropout and batch order (the data has its own --data-seed)."""
     data: Path | None = None
-    """Data directory or file; without it the trainer generates deterministic synthetic data."""
+    """Data file or folder, in the format under "Data" above; without it, deterministic synthetic data."""
     output: Path | None = None
     """Folder for metrics.json and hyperparameters.yaml (default: $HPOCTL_OUTPUT_DIR, else ./trainer-output)."""
     cache_dir: Path | None = None
@@ -60,6 +60,9 @@ class RunArgs(BaseModel):
     """torch.set_num_threads(N) (default: torch's own choice)."""
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
     """auto: a GPU when there is one (bf16-mixed), else CPU (32-bit, deterministic)."""
+    check_data: bool = False
+    """Read --data as training would, print every problem for the target (one line each) and exit: 0 usable,
+    4 not. Trains nothing."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,16 @@ def build_parser(prog: str, description: str, groups: Sequence[ArgGroup]) -> arg
                 default = json.dumps(default, separators=(",", ":"))
             choices = _describe_type(field.annotation)
             help_text = " ".join(filter(None, [field.description, f"({choices})" if choices else None]))
+            if field.annotation is bool and default is False:  # a switch: `--check-data`, no value
+                section.add_argument(
+                    group.flag(name),
+                    dest=f"{group.title}\0{name}",
+                    action="store_const",
+                    const="true",
+                    default=argparse.SUPPRESS,
+                    help=help_text.replace("%", "%%"),
+                )
+                continue
             if default is not None:
                 help_text += f" [default: {default}]"
             section.add_argument(

@@ -25,10 +25,13 @@ format); everything else goes to stderr. Exit codes: 0 done, 1 error, 2 usage, 3
 
 def parse_command_line(spec: TrainerSpec, argv: Sequence[str]) -> ParsedArgs:
     """Validate ``argv`` against the trainer's argument groups and resolve its target."""
-    parser = build_parser(spec.prog, f"{spec.description}\n\n{EPILOG}", spec.groups())
+    data = (
+        f"Data (--data; without it, deterministic synthetic data):\n{spec.data_format}\n\n" if spec.data_format else ""
+    )
+    parser = build_parser(spec.prog, f"{spec.description}\n\n{data}{EPILOG}", spec.groups())
     run, data, hparams = parse_args(parser, spec.groups(), argv)
     assert isinstance(run, RunArgs)
-    if run.target is not None and run.target not in spec.targets:
+    if run.target is not None and not spec.accepts_target(run.target):
         raise UsageError(f"--target={run.target!r} is not a target of {spec.name}; allowed: {', '.join(spec.targets)}")
     target, data = spec.resolve_target(run, data)
     return ParsedArgs(run=run.model_copy(update={"target": target}), data=data, hparams=hparams)
@@ -42,6 +45,10 @@ def main(spec: TrainerSpec, argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(f"{spec.prog}: error: {e}", file=sys.stderr, flush=True)
         return ExitCode.USAGE
+    if parsed.run.check_data:
+        from hpoctl.trainers.common.data_check import check_data
+
+        return check_data(spec, parsed.run, parsed.data)
     module_name, _, function = spec.entry_point.partition(":")
     try:
         setup = getattr(importlib.import_module(module_name), function)

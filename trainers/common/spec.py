@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -28,7 +29,7 @@ class TrainerSpec:
     data_args: type[BaseModel]
     """Target fixed arguments and data sizing arguments."""
     targets: tuple[str, ...]
-    """Target names ``--target`` accepts."""
+    """Target names ``--target`` accepts (with synthetic data, the only ones)."""
     target_fields: tuple[str, ...]
     """Fields of ``data_args`` that a target fixes (EVEREST: flare_class, window)."""
     resolve_target: TargetResolver
@@ -40,6 +41,14 @@ class TrainerSpec:
     entry_point: str
     """``module:function`` of ``setup(run, hparams, data) -> exit code``; imported only after parsing, so that
     ``--help`` and usage errors do not pay for importing torch."""
+
+    data_format: str = ""
+    """What ``--data`` accepts, a few lines for ``--help`` (the data module's docstring has the details)."""
+    target_pattern: str | None = None
+    """A regex of further targets ``--target`` accepts with ``--data`` (forecast: any ``MODEL@dataset``)."""
+
+    def accepts_target(self, target: str) -> bool:
+        return target in self.targets or bool(self.target_pattern and re.fullmatch(self.target_pattern, target))
 
     @property
     def prog(self) -> str:

@@ -90,6 +90,11 @@ SPEC = TrainerSpec(
     ),
     hparams=CsiHparams,
     data_args=CsiDataArgs,
+    data_format=(
+        "  Image folders (PNG or JPEG, any size, made grey and resized): DIR/<class>/*.png with classes 0, 1, 2, 3,\n"
+        "  unknown (split 80/20 by --data-seed), or DIR/train/<class>/ and DIR/val/<class>/. Or csi.npz: images\n"
+        "  [N, H, W], labels [N], optional split [N].\n"
+    ),
     targets=TARGETS,
     target_fields=(),
     resolve_target=resolve_target,

@@ -2,10 +2,11 @@
 
 ``--data`` format, either
 
-- a folder of PNG images (any size and colour mode; converted to grey levels and resized to
-  ``--image-size``) in one folder per class, named ``0``, ``1``, ``2``, ``3`` (CSI grades) and ``unknown``:
-  ``DIR/<class>/*.png``, split 80/20 by a seeded shuffle (``--data-seed``), or ``DIR/train/<class>/*.png``
-  and ``DIR/val/<class>/*.png`` for a split of your own. Classes without a folder are simply absent;
+- a folder of PNG or JPEG images (``.png``, ``.jpg``, ``.jpeg``; any size and colour mode; converted to grey
+  levels and resized to ``--image-size``) in one folder per class, named ``0``, ``1``, ``2``, ``3`` (CSI
+  grades) and ``unknown``: ``DIR/<class>/*.png``, split 80/20 by a seeded shuffle (``--data-seed``), or
+  ``DIR/train/<class>/*.png`` and ``DIR/val/<class>/*.png`` for a split of your own. Classes without a
+  folder are simply absent;
 - or ``csi.npz`` (in the folder, or the file itself) with ``images`` [N, H, W] (or [N, 1, H, W]; uint8 0-255
   or floats), ``labels`` [N] (0-3 grades, 4 unknown, or the class names above) and optionally ``split`` [N]
   (0 train, 1 validation).
@@ -101,7 +102,15 @@ def synthesize(n_images: int, image_size: int, data_seed: int) -> Arrays:
     return {"images": np.round(images * 255).astype(np.uint8), "labels": labels, "split": split}
 
 
-def _read_png(path: Path, size: int) -> np.ndarray:
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _images_in(folder: Path, recursive: bool = False) -> list[Path]:
+    found = folder.rglob("*") if recursive else folder.glob("*")
+    return sorted(p for p in found if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def _read_image(path: Path, size: int) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -120,17 +129,17 @@ def _class_folders(root: Path) -> dict[str, Path]:
 
 
 def read_folder(root: Path, size: int) -> Arrays:
-    """PNG images by class folder (and ``train``/``val`` folders when the split is given)."""
+    """PNG and JPEG images by class folder (and ``train``/``val`` folders when the split is given)."""
     splits = {"train": TRAIN, "val": VAL} if (root / "train").is_dir() and (root / "val").is_dir() else {"": -1}
     images, labels, split = [], [], []
     for name, split_value in splits.items():
         for class_name, folder in _class_folders(root / name if name else root).items():
-            for path in sorted(folder.glob("*.png")):
-                images.append(_read_png(path, size))
+            for path in _images_in(folder):
+                images.append(_read_image(path, size))
                 labels.append(CLASSES.index(class_name))
                 split.append(split_value)
     if not images:
-        raise DataError(f"--data: no PNG images in class folders ({', '.join(CLASSES)}) under {root}")
+        raise DataError(f"--data: no PNG or JPEG images in class folders ({', '.join(CLASSES)}) under {root}")
     raw: Arrays = {"images": np.stack(images), "labels": np.array(labels)}
     if splits != {"": -1}:
         raw["split"] = np.array(split, dtype=np.int8)
@@ -139,7 +148,7 @@ def read_folder(root: Path, size: int) -> Arrays:
 
 def folder_fingerprint(root: Path) -> dict[str, Any]:
     """Identity of an image folder for the cache key: its path and its files' names, sizes and times."""
-    files = sorted(p for p in root.rglob("*.png") if p.is_file())
+    files = _images_in(root, recursive=True)
     listing = "\n".join(f"{p.relative_to(root)} {p.stat().st_size} {p.stat().st_mtime_ns}" for p in files)
     return {"path": str(root.resolve()), "files": len(files), "listing": hashlib.sha256(listing.encode()).hexdigest()}
 

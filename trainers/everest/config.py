@@ -56,14 +56,15 @@ class EverestDataArgs(BaseModel):
     window: int | None = None
     """Prediction window in hours: 24, 48 or 72 (fixed by --target)."""
     seq_len: int | None = Field(None, ge=1)
-    """Time steps per sample: the last SEQ_LEN hours before the prediction time (synthetic default 12;
-    with --data, at most the file's length, default all)."""
+    """Time steps per sample: the last SEQ_LEN hours before the prediction time (default 12 for synthetic data
+    and CSV --data; an NPZ --data: at most the file's length, default all)."""
     n_features: int | None = Field(None, ge=1)
     """Magnetic parameters per time step: the first N_FEATURES (synthetic default 12; --data default all)."""
     n_samples: int = Field(2000, ge=100)
     """Synthetic data only: number of samples (sequences), split by active region 70/15/15."""
     data_seed: int = Field(0, ge=0)
-    """Synthetic data only: seed of the generator (the same data for every trial, whatever --seed)."""
+    """Seed of the synthetic generator (the same data for every trial, whatever --seed), or of the region split
+    of a CSV --data without a split column."""
     signal_strength: float = Field(1.0, gt=0.0)
     """Synthetic data only: how much of the flare-relevant state the parameters show (0.5 harder, 2 easier)."""
     max_train_batches: int = Field(0, ge=0)
@@ -79,7 +80,7 @@ class EverestDataArgs(BaseModel):
         return value
 
 
-SYNTHETIC_ONLY = ("n_samples", "data_seed", "signal_strength")
+SYNTHETIC_ONLY = ("n_samples", "signal_strength")
 TARGET_FIELDS = TargetFields(
     names=("flare_class", "window"),
     default=DEFAULT_TARGET,
@@ -109,6 +110,14 @@ SPEC = TrainerSpec(
     ),
     hparams=EverestHparams,
     data_args=EverestDataArgs,
+    data_format=(
+        "  SHARP CSV (one row per active region and time): HARPNUM, T_REC (2014.01.31_12:00:00_TAI or ISO 8601),\n"
+        "  one numeric column per keyword (USFLUX, TOTUSJH, ...; empty cell = gap), labels max_class_24h/48h/72h\n"
+        "  (C, M, X or empty) or y_M_24h (0/1), optional split (train/val/test, per region). A sample is a row\n"
+        "  and the --seq-len rows of its region up to it. Or NPZ: X [N, T, F], split [N], max_class_<w>h or\n"
+        "  y_<c>_<w>h [N]. A folder means DIR/everest.csv or DIR/everest.npz.\n"
+        "  Check a file with `hpoctl data check everest -t M_24h PATH`.\n"
+    ),
     targets=TARGETS,
     target_fields=("flare_class", "window"),
     resolve_target=resolve_target,

@@ -1,6 +1,8 @@
-"""EVEREST data: a deterministic SHARP-like synthetic generator, the ``--data`` file format, preprocessing.
+"""EVEREST data: a deterministic SHARP-like synthetic generator, the ``--data`` file formats, preprocessing.
 
-``--data`` format: ``DIR/everest.npz`` (or the ``.npz`` file itself) with
+``--data`` formats: SHARP keywords as CSV, one row per active region and time (``DIR/everest.csv`` or the
+``.csv`` file itself; see :mod:`hpoctl.trainers.everest.sharp_csv` for its columns), or ``DIR/everest.npz`` (or
+the ``.npz`` file itself) with
 
 - ``X``: float [N, T, F], the magnetic parameters of the T hours before each prediction time (SHARP keywords
   such as USFLUX, TOTUSJH, R_VALUE; give heavy-tailed extensive quantities as log10). NaN marks a data gap.
@@ -210,12 +212,59 @@ def synthesize(n_samples: int, seq_len: int, n_features: int, data_seed: int, si
     return raw
 
 
+def synthetic_sharp_table(n_regions: int, data_seed: int = 0, signal_strength: float = 1.0, seq_len: int = 12):
+    """The synthetic regions as the SHARP CSV format's rows (a pandas DataFrame): one row per region and hour,
+    the keywords, and the largest flare class in each window after the hour (for examples and tests)."""
+    import pandas as pd
+
+    rng = np.random.default_rng([data_seed, 0xC5F])
+    letters = np.array(["", "C", "M", "X"])
+    frames = []
+    for region in range(n_regions):
+        hourly, hourly_class = _simulate_region(rng, seq_len, signal_strength)
+        hours = np.arange(len(hourly) - HORIZON_HOURS)
+        hours = hours[~np.isnan(hourly[hours]).all(axis=1)]  # a gap in the CSV is a missing row
+        frame = pd.DataFrame(hourly[hours], columns=list(FEATURES))
+        frame.insert(
+            0,
+            "T_REC",
+            (pd.Timestamp("2014-01-01") + pd.to_timedelta(region * 300 + hours, "h")).strftime("%Y.%m.%d_%H:%M:%S_TAI"),
+        )
+        frame.insert(0, "HARPNUM", 3000 + region)
+        for w in WINDOWS:
+            frame[f"max_class_{w}h"] = letters[_future_max(hourly_class, hours + 1, w)]
+        frames.append(frame)
+    largest = np.array([FLARE_CLASSES.index(c) + 1 if c else 0 for c in (f["max_class_72h"].max() for f in frames)])
+    names = np.array(["train", "val", "test"])
+    for frame, split in zip(frames, _stratified_region_split(rng, largest), strict=True):
+        frame["split"] = names[split]
+    return pd.concat(frames, ignore_index=True)
+
+
+DATA_FILES = ("everest.csv", DATA_FILE)
+
+
 def data_file(data: Path) -> Path:
-    """``--data DIR`` means ``DIR/everest.npz``; a file is taken as is."""
-    path = data / DATA_FILE if data.is_dir() else data
-    if not path.is_file():
-        raise DataError(f"--data: {path} does not exist (expected {DATA_FILE}, see `--help`)")
-    return path
+    """``--data DIR`` means ``DIR/everest.csv`` or ``DIR/everest.npz``; a file is taken as is."""
+    if data.is_dir():
+        found = [data / name for name in DATA_FILES if (data / name).is_file()]
+        if not found:
+            raise DataError(f"--data: {data} holds neither {' nor '.join(DATA_FILES)} (see `--help`)")
+        return found[0]
+    if not data.is_file():
+        raise DataError(f"--data: {data} does not exist")
+    if data.suffix.lower() not in (".csv", ".npz"):
+        raise DataError(f"--data: {data} is neither SHARP CSV (.csv) nor arrays (.npz); see `--help` for both")
+    return data
+
+
+def read_raw(path: Path, seq_len: int | None, data_seed: int) -> tuple[Arrays, list[str]]:
+    """The NPZ format's arrays from either file format, and the problems a CSV showed on the way."""
+    if path.suffix.lower() == ".csv":
+        from hpoctl.trainers.everest.sharp_csv import DEFAULT_SEQ_LEN, read_sharp_csv
+
+        return read_sharp_csv(path, seq_len or DEFAULT_SEQ_LEN, data_seed)
+    return read_npz(path, report_missing=True), []
 
 
 def target_labels(raw: Arrays, n: int) -> dict[str, np.ndarray]:
@@ -293,11 +342,17 @@ def load_prepared(trial: Any, data_path: Path | None, args: Any) -> Arrays:
         )
     path = data_file(data_path)
     params = {"seq_len": args.seq_len, "n_features": args.n_features, "version": DATA_VERSION}
-    return trial.prepare_data(
-        file_fingerprint(path),
-        params,
-        lambda: prepare(read_npz(path, report_missing=True), args.seq_len, args.n_features),
-    )
+    if path.suffix.lower() == ".csv":
+        params["data_seed"] = args.data_seed  # the CSV's region split, when it has no split column
+    return trial.prepare_data(file_fingerprint(path), params, lambda: _prepare_file(path, args))
+
+
+def _prepare_file(path: Path, args: Any) -> Arrays:
+    raw, problems = read_raw(path, args.seq_len, args.data_seed)
+    if problems:
+        more = f" ({len(problems) - 1} more problems: `hpoctl data check` lists them all)" if len(problems) > 1 else ""
+        raise DataError(f"--data: {path}: {problems[0]}{more}")
+    return prepare(raw, args.seq_len, args.n_features)
 
 
 def target_split(arrays: Arrays, target: str) -> tuple[np.ndarray, ...]:
@@ -319,4 +374,13 @@ def target_split(arrays: Arrays, target: str) -> tuple[np.ndarray, ...]:
     return tuple(parts)
 
 
-__all__ = ["DATA_FILE", "FEATURES", "load_prepared", "prepare", "synthesize", "target_split"]
+__all__ = [
+    "DATA_FILE",
+    "FEATURES",
+    "load_prepared",
+    "prepare",
+    "read_raw",
+    "synthesize",
+    "synthetic_sharp_table",
+    "target_split",
+]

@@ -6,7 +6,7 @@ Importable without torch: ``--help`` and usage errors are answered from here.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
@@ -18,6 +18,7 @@ from hpoctl.trainers.common.targets import resolve_target as resolve_common
 
 MODELS = ("NHITS_Q", "TFT_Q", "TIMESNET_Q")
 DATASETS = ("heat", "water_centrum", "water_tommerby")
+DATASET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 TARGETS = tuple(f"{model}@{dataset}" for model in MODELS for dataset in DATASETS)
 DEFAULT_TARGET = "NHITS_Q@heat"
 QUANTILES = (0.1, 0.5, 0.9)
@@ -179,8 +180,9 @@ class ForecastDataArgs(BaseModel):
 
     model: Literal["NHITS_Q", "TFT_Q", "TIMESNET_Q"] | None = None
     """Forecasting model (fixed by --target)."""
-    dataset: Literal["heat", "water_centrum", "water_tommerby"] | None = None
-    """Hourly series (fixed by --target): district heating load, or water consumption of two areas."""
+    dataset: Annotated[str, Field(pattern=DATASET_NAME)] | None = None
+    """Hourly series (fixed by --target): synthetic heat, water_centrum or water_tommerby, or with --data any
+    name, the file DATA/<dataset>.csv or .parquet."""
     walk_forward_steps: int = Field(10, ge=1)
     """Validation: forecasts from this many origins evenly spaced over the validation period, in order, each
     from the INPUT_SIZE hours before it, the model not retrained."""
@@ -212,6 +214,11 @@ def resolve_target(run: RunArgs, data: BaseModel) -> tuple[str, BaseModel]:
     """``TFT_Q@heat`` -> ``--model TFT_Q --dataset heat``; given fixed arguments must agree with the target."""
     assert isinstance(data, ForecastDataArgs)
     target, data = resolve_common(run, data, synthetic_only=SYNTHETIC_ONLY, fields=TARGET_FIELDS)
+    if run.data is None and data.dataset not in DATASETS:
+        raise UsageError(
+            f"--dataset={data.dataset}: the synthetic series are {', '.join(DATASETS)}; give --data with "
+            f"{data.dataset}.csv or .parquet for a series of your own"
+        )
     if 24 * data.validation_days < data.walk_forward_steps * data.horizon:
         raise UsageError(
             f"--validation-days={data.validation_days} cannot hold --walk-forward-steps={data.walk_forward_steps} "
@@ -231,7 +238,13 @@ SPEC = TrainerSpec(
     ),
     hparams=ForecastHparams,
     data_args=ForecastDataArgs,
+    data_format=(
+        "  An hourly series as CSV or Parquet: timestamp (ISO 8601), value, and any numeric covariate columns (known\n"
+        "  in advance, like a weather forecast). A folder means DIR/<dataset>.csv or .parquet, the dataset named by\n"
+        "  the target (MODEL@dataset: any name with --data, e.g. NHITS_Q@my_site).\n"
+    ),
     targets=TARGETS,
+    target_pattern=rf"({'|'.join(MODELS)})@{DATASET_NAME[1:-1]}",
     target_fields=("model", "dataset"),
     resolve_target=resolve_target,
     metrics=("mae", "picp", "picp_error", "val_loss", "train_loss"),

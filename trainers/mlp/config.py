@@ -86,6 +86,10 @@ SPEC = TrainerSpec(
     ),
     hparams=MlpHparams,
     data_args=MlpDataArgs,
+    data_format=(
+        "  Tabular CSV with a header: the label column (--label-column, default label), optional split (train/val or\n"
+        "  0/1), every other column a numeric feature. Or NPZ: X [N, F], y [N], optional split [N].\n"
+    ),
     targets=TARGETS,
     target_fields=(),
     resolve_target=resolve_target,

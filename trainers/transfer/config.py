@@ -121,6 +121,10 @@ SPEC = TrainerSpec(
     ),
     hparams=TransferHparams,
     data_args=TransferDataArgs,
+    data_format=(
+        "  A folder with dft.csv (feature columns, chi, optional split) and exp.csv (the same features, chi,\n"
+        "  soluble 0/1), or transfer.npz: dft_X, dft_chi, exp_X, exp_chi, exp_soluble.\n"
+    ),
     targets=TARGETS,
     target_fields=(),
     resolve_target=resolve_target,
