@@ -39,6 +39,8 @@ class StagePlan(BaseModel):
     trials: int
     epochs: int
     top_k: int | None = None
+    repeats: int = 1
+    """Top-k stages: runs of each configuration, each with its own fresh seed (`confirmation_seed`)."""
     previous: str | None = None
     timeout: int | None = None
 
@@ -119,6 +121,12 @@ class Plan(BaseModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
+def confirmation_seed(seed: int, repeat: int) -> int:
+    """The trainer's seed for repeat `repeat` (0, 1, ...) of a top-k stage: never the search's own `seed`, and the
+    same for every configuration, so that they are compared on the same seeds."""
+    return seed + 1 + repeat
+
+
 def encode_value(value: Any) -> str:
     """How a value travels as a command-line argument (and a Katib assignment): lists and booleans as
     compact JSON, which the trainers decode, everything else as text."""
@@ -141,7 +149,11 @@ def resolve_stages(spec: StudySpec, stage: str | None) -> list[StagePlan]:
     plans = []
     cap = spec.limits.max_trials
     for index, s in enumerate(spec.protocol):
-        trials = s.trial_count if cap is None else min(s.trial_count, cap)
+        if s.mode == "top-k":
+            top_k = s.top_k if cap is None else min(s.top_k, cap)
+            trials = top_k * s.repeat_count  # type: ignore[operator]
+        else:
+            trials = s.trial_count if cap is None else min(s.trial_count, cap)
         plans.append(
             StagePlan(
                 name=s.name,
@@ -149,7 +161,8 @@ def resolve_stages(spec: StudySpec, stage: str | None) -> list[StagePlan]:
                 mode=s.mode,
                 trials=trials,
                 epochs=s.epochs,
-                top_k=min(s.top_k, trials) if s.top_k is not None else None,
+                top_k=top_k if s.mode == "top-k" else None,
+                repeats=s.repeat_count if s.mode == "top-k" else 1,
                 previous=spec.protocol[index - 1].name if index else None,
                 timeout=s.timeout,
             )

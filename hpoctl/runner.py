@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 
 from hpoctl import trial_record as rec
 from hpoctl.errors import HpoctlError
-from hpoctl.plan import Plan, StagePlan
+from hpoctl.plan import Plan, StagePlan, confirmation_seed
 from hpoctl.search.objectives import intermediate_value, objective_problem, objective_value
 from hpoctl.search.space import suggest
 from hpoctl.trial_process import INTERRUPTED_EXIT, TrialRun, run_trial_process
@@ -218,16 +218,21 @@ class StageRunner:
                 f"(hpoctl launch ... --stage {previous})"
             )
         covered = {
-            t.user_attrs.get(rec.SOURCE_TRIAL)
+            (t.user_attrs.get(rec.SOURCE_TRIAL), t.user_attrs.get(rec.REPEAT, 0))
             for t in self.study.get_trials(deepcopy=False)
             if t.user_attrs.get(rec.STAGE) == self.stage.name
             and not (t.state == TrialState.FAIL and t.user_attrs.get(INTERRUPTED))
         }
         for trial in best:
-            if trial.number not in covered:
-                self.study.enqueue_trial(
-                    trial.params, user_attrs={rec.STAGE: self.stage.name, rec.SOURCE_TRIAL: trial.number}
-                )
+            for repeat in range(self.stage.repeats):
+                if (trial.number, repeat) not in covered:
+                    attrs = {
+                        rec.STAGE: self.stage.name,
+                        rec.SOURCE_TRIAL: trial.number,
+                        rec.REPEAT: repeat,
+                        rec.SEED: confirmation_seed(self.seed, repeat),
+                    }
+                    self.study.enqueue_trial(trial.params, user_attrs=attrs)
 
     def _work(self, slot: int = 0) -> None:
         env = {"CUDA_VISIBLE_DEVICES": self.devices[slot % len(self.devices)]} if self.devices else None
@@ -299,7 +304,8 @@ class StageRunner:
             raise HpoctlError(f"trial {trial.number} belongs to stage {trial.user_attrs.get(rec.STAGE)!r}")
         trial.set_user_attr(rec.STAGE, self.stage.name)
         trial.set_user_attr(rec.EPOCHS, self.stage.epochs)
-        trial.set_user_attr(rec.SEED, self.seed)
+        if rec.SEED not in trial.user_attrs:  # a top-k repeat brings its own fresh seed
+            trial.set_user_attr(rec.SEED, self.seed)
         trial.set_user_attr(rec.BACKEND, self.backend)
         if self.shared is not None and self._surplus(trial):
             trial.set_user_attr(INTERRUPTED, True)
@@ -330,7 +336,7 @@ class StageRunner:
         workdir = self.trials_dir / f"{trial.number:05d}"
         argv = [
             *self.plan.trainer_command(),
-            *self.plan.trainer_args(params, epochs=self.stage.epochs, seed=self.seed),
+            *self.plan.trainer_args(params, epochs=self.stage.epochs, seed=trial.user_attrs.get(rec.SEED, self.seed)),
             "--output",
             str(workdir / "output"),
         ]

@@ -107,6 +107,12 @@ def decode_assignments(space: SearchSpace, assignments: Mapping[str, str]) -> di
     return chosen
 
 
+def config_seed(value: str) -> int | None:
+    """The fresh seed a top-k repeat's value gives (`repeat_value`), if any."""
+    seeds = [w.removeprefix("--seed=") for w in shlex.split(value) if w.startswith("--seed=")]
+    return int(seeds[-1]) if seeds and seeds[-1].isdigit() else None
+
+
 def encode_config(config: Mapping[str, Any], where: str) -> str:
     """A configuration as one categorical value of a top-k Experiment: `--name=value` words, quoted for
     the shell, which the trial's `sh -c` splits back into arguments."""
@@ -118,11 +124,18 @@ def encode_config(config: Mapping[str, Any], where: str) -> str:
     return " ".join(words)
 
 
+def repeat_value(config_value: str, seed: int) -> str:
+    """A top-k value that also gives the repeat's fresh seed; the trainer reads the later `--seed` of its argv."""
+    return f"{config_value} --seed={int(seed)}"
+
+
 def decode_config(space: SearchSpace, value: str) -> dict[str, Any]:
-    """The configuration a top-k trial ran (the inverse of `encode_config`)."""
+    """The configuration a top-k trial ran (the inverse of `encode_config`, `--seed` of a repeat left out)."""
     config: dict[str, Any] = {}
     for word in shlex.split(value):
         name, sep, text = word.removeprefix("--").partition("=")
+        if name == "seed" and sep and "seed" not in space:
+            continue
         if not sep or name not in space:
             raise ValueError(f"{word!r} is not --<parameter>=<value> of this search space")
         config[name] = decode_value(space[name], text)

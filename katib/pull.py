@@ -28,7 +28,7 @@ from hpoctl import trial_record as rec
 from hpoctl.errors import BackendError, ResultsError
 from hpoctl.katib import names
 from hpoctl.katib.objectives import ERROR_SUFFIX
-from hpoctl.katib.parameters import CONFIG_PARAMETER, decode_assignments, decode_config
+from hpoctl.katib.parameters import CONFIG_PARAMETER, config_seed, decode_assignments, decode_config
 from hpoctl.plan import Plan
 from hpoctl.results import layout
 from hpoctl.search.space import distribution, optuna_choice
@@ -63,6 +63,7 @@ class PulledTrial:
     started: dt.datetime | None = None
     completed: dt.datetime | None = None
     source: str | None = None
+    repeat: int | None = None
 
 
 @dataclass
@@ -113,12 +114,15 @@ def read_trials(plan: Plan, experiment: Mapping[str, Any], trials: Iterable[Mapp
             for a in (trial.get("spec") or {}).get("parameterAssignments") or []
             if a.get("name") is not None
         }
-        source = None
+        source, repeat, seed = None, None, None
         if CONFIG_PARAMETER in assignments and CONFIG_PARAMETER not in plan.parameters:
             value = assignments[CONFIG_PARAMETER]
             params = decode_config(plan.parameters, value)
             if sources and value in top_k_values:
-                source = sources[top_k_values.index(value)]
+                position = top_k_values.index(value)
+                source = sources[position]
+                repeat = sources[:position].count(source)  # values list each configuration's repeats in turn
+                seed = config_seed(value)
         else:
             params = decode_assignments(plan.parameters, assignments)
         condition, message = condition_of(trial)
@@ -129,7 +133,7 @@ def read_trials(plan: Plan, experiment: Mapping[str, Any], trials: Iterable[Mapp
                 stage=stage,
                 stage_index=index,
                 epochs=_int(annotations.get(names.ANNOTATION_EPOCHS)),
-                seed=_int(annotations.get(names.ANNOTATION_SEED)),
+                seed=seed if seed is not None else _int(annotations.get(names.ANNOTATION_SEED)),
                 condition=condition,
                 message=message,
                 params=params,
@@ -138,6 +142,7 @@ def read_trials(plan: Plan, experiment: Mapping[str, Any], trials: Iterable[Mapp
                 started=_time(status.get("startTime")),
                 completed=_time(status.get("completionTime")),
                 source=source,
+                repeat=repeat,
             )
         )
     return found
@@ -242,6 +247,8 @@ def frozen_trials(
             attrs[rec.EPOCHS] = trial.epochs
         if trial.seed is not None:
             attrs[rec.SEED] = trial.seed
+        if trial.repeat is not None:
+            attrs[rec.REPEAT] = trial.repeat
         if trial.started and trial.completed:
             attrs[rec.DURATION] = round((trial.completed - trial.started).total_seconds(), 3)
         state, final = _state(trial, values, attrs)

@@ -53,10 +53,11 @@ from hpoctl.katib.parameters import (
     conditional_parameters,
     encode_config,
     katib_parameters,
+    repeat_value,
 )
 from hpoctl.katib.suggestion_settings import WarmStart
 from hpoctl.katib.trial_job import CONTAINER, TRIAL_NAME_PARAMETER, trial_job
-from hpoctl.plan import Plan, StagePlan
+from hpoctl.plan import Plan, StagePlan, confirmation_seed
 from hpoctl.spec.parameters import grid_values
 
 JOB_SUCCESS = 'status.conditions.#(type=="Complete")#|#(status=="True")#'
@@ -167,9 +168,14 @@ def render_experiment(plan: Plan, stage: StagePlan, options: RenderOptions | Non
                 "once that stage has finished (placeholders top-1 ... here)"
             )
         else:
-            values = [encode_config(c, where) for c in filled.configs]
+            values = [
+                repeat_value(encode_config(c, where), confirmation_seed(seed, r))
+                for c in filled.configs
+                for r in range(stage.repeats)
+            ]
             trials = len(values)
-            annotations[names.ANNOTATION_TOP_K_SOURCES] = json.dumps(filled.sources, separators=(",", ":"))
+            sources = [s for s in filled.sources for _ in range(stage.repeats)]
+            annotations[names.ANNOTATION_TOP_K_SOURCES] = json.dumps(sources, separators=(",", ":"))
         annotations[names.ANNOTATION_TOP_K_OF] = stage.previous or ""
         parameters = [
             V1beta1ParameterSpec(

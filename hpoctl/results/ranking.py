@@ -10,6 +10,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpoctl.plan import Plan
 from hpoctl.results import pareto
+from hpoctl.results.repeats import aggregate
 from hpoctl.results.trials import complete, stage_of
 
 
@@ -43,7 +44,7 @@ def best(trials: Sequence[FrozenTrial], plan: Plan) -> FrozenTrial | None:
 def best_per_stage(trials: Sequence[FrozenTrial], plan: Plan, stages: Sequence[str]) -> dict[str, FrozenTrial]:
     picks = {}
     for stage in stages:
-        pick = best([t for t in trials if stage_of(t) == stage], plan)
+        pick = best(aggregate(t for t in trials if stage_of(t) == stage), plan)
         if pick is not None:
             picks[stage] = pick
     return picks
@@ -52,7 +53,7 @@ def best_per_stage(trials: Sequence[FrozenTrial], plan: Plan, stages: Sequence[s
 def top_trials(trials: Sequence[FrozenTrial], plan: Plan, limit: int = 20) -> list[FrozenTrial]:
     """The best `limit` complete trials of all stages: by value in the optimisation direction, or by
     non-domination rank then distance to the ideal point."""
-    done = complete(trials)
+    done = complete(aggregate(trials))
     if not plan.multi_objective:
         sign = 1.0 if plan.directions[0] == "minimize" else -1.0
         return sorted(done, key=lambda t: (sign * t.values[0], t.number))[:limit]

@@ -12,6 +12,7 @@ from optuna.trial import FrozenTrial
 from hpoctl import trial_record as rec
 from hpoctl.plan import Plan
 from hpoctl.results.plots import PlotSet
+from hpoctl.results.repeats import spread_text
 from hpoctl.results.trials import STATES, stage_of
 
 TOP_IN_REPORT = 5
@@ -64,7 +65,8 @@ def _what_ran(plan: Plan, best: dict[str, Any]) -> list[str]:
     planned = {s.name: s for s in plan.stages}
     for stage, counts in best["counts_by_stage"].items():
         s = planned.get(stage)
-        shape = f"{s.trials} x {s.epochs}" + (f" (top {s.top_k})" if s.top_k else "") if s else "-"
+        confirms = f" (top {s.top_k}, {s.repeats} seeds each)" if s and s.top_k else ""
+        shape = f"{s.trials} x {s.epochs}{confirms}" if s else "-"
         mode = s.mode if s else "-"
         lines.append(f"| {stage} | {mode} | {shape} | " + " | ".join(str(counts[k]) for k in STATES) + " |")
     total = best["counts"]
@@ -81,7 +83,7 @@ def _outcome(plan: Plan, best: dict[str, Any], pareto: dict[str, Any] | None) ->
         objective = plan.objectives[0]
         lines.append(
             f"Trial #{trial['number']} of stage `{best['stage']}` ({best['selection']}): "
-            f"**{objective.metric} = {_fmt(best['best_value'])}**"
+            f"**{objective.metric} = {_fmt(best['best_value'])}**{spread_text(trial, objective.metric)}"
             + (f", re-running trial #{trial['source_trial']}" if "source_trial" in trial else "")
         )
         lines += ["", *_params_table(trial["params"])]
@@ -171,9 +173,10 @@ def _objective_cell(objective: Any, trial: dict[str, Any]) -> str:
     """The stored value; for a target objective also the raw metric (|picp - 0.8| = 0.01, picp 0.79)."""
     stored = trial["values"].get(objective.metric)
     raw = trial["metrics"].get(objective.metric)
+    spread = spread_text(trial, objective.metric)
     if objective.target is not None and raw is not None:
-        return f"{_fmt(raw)} (off by {_fmt(stored)})"
-    return _fmt(stored)
+        return f"{_fmt(raw)} (off by {_fmt(stored)}){spread}"
+    return f"{_fmt(stored)}{spread}"
 
 
 def _params_table(params: dict[str, Any]) -> list[str]:

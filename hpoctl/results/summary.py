@@ -10,6 +10,7 @@ from optuna.trial import FrozenTrial
 from hpoctl.plan import Plan
 from hpoctl.results import pareto, ranking
 from hpoctl.results.layout import PARETO
+from hpoctl.results.repeats import aggregate
 from hpoctl.results.trials import (
     complete,
     count_states,
@@ -31,7 +32,7 @@ def best_params(study_name: str, plan: Plan, trials: Sequence[FrozenTrial], stag
     """best_params.json: the best trial (one objective) or the balanced pick (several), which stage
     decided, the best per stage, and counts of trials by state."""
     stage = ranking.deciding_stage(trials, stages)
-    in_stage = [t for t in trials if stage_of(t) == stage]
+    in_stage = aggregate(t for t in trials if stage_of(t) == stage)
     pick = ranking.best(in_stage, plan)
     data: dict[str, Any] = {
         "study": plan.study,
@@ -70,7 +71,7 @@ def pareto_data(plan: Plan, trials: Sequence[FrozenTrial], stages: Sequence[str]
     objective, and the balanced pick."""
     directions = plan.directions
     stage = ranking.deciding_stage(trials, stages)
-    front = pareto.pareto_front(complete(t for t in trials if stage_of(t) == stage), directions)
+    front = pareto.pareto_front(complete(aggregate(t for t in trials if stage_of(t) == stage)), directions)
     loss = pareto.losses(front, directions)
     distances = pareto.ideal_distances(loss, loss)
     entries = [{**trial_summary(t, plan), "distance_to_ideal": float(d)} for t, d in zip(front, distances, strict=True)]

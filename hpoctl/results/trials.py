@@ -127,6 +127,8 @@ def trial_summary(trial: FrozenTrial, plan: Plan) -> dict[str, Any]:
     }
     if trial.user_attrs.get(rec.SOURCE_TRIAL) is not None:
         summary["source_trial"] = trial.user_attrs[rec.SOURCE_TRIAL]
+    if trial.user_attrs.get(rec.REPEATS):
+        summary["repeats"] = trial.user_attrs[rec.REPEATS]  # values are the means over these fresh-seed runs
     return summary
 
 

@@ -50,6 +50,10 @@ class Target(_Strict):
 #: Bounds that catch a typo (`trials: 10**30`) before it reaches a sampler, a Katib Experiment (int32 counts) or a
 #: SLURM array: far above any study the seeds run (hundreds of trials, 120 epochs).
 MAX_STAGE_TRIALS = 100_000
+#: A top-k stage trains each configuration again this many times, with seeds other than the search's, and ranks
+#: on the mean: one run with the search's seed reproduces its curve exactly and confirms nothing.
+DEFAULT_REPEATS = 3
+MAX_REPEATS = 100
 MAX_EPOCHS = 1_000_000
 
 
@@ -61,6 +65,7 @@ class Stage(_Strict):
     mode: Literal["continue", "top-k"] = "continue"
     trials: StrictInt | None = None
     top_k: StrictInt | None = None
+    repeats: StrictInt | None = None
     epochs: StrictInt
     timeout: Duration | None = None
     description: str = ""
@@ -74,14 +79,18 @@ class Stage(_Strict):
                 raise ValueError(f"stage {self.name!r} has mode top-k but no top_k")
             if self.top_k < 1:
                 raise ValueError(f"stage {self.name!r}: top_k must be at least 1, got {self.top_k}")
-            if self.trials is not None and self.trials != self.top_k:
+            if not 1 <= self.repeat_count <= MAX_REPEATS:
+                raise ValueError(f"stage {self.name!r}: repeats must be 1 to {MAX_REPEATS}, got {self.repeats}")
+            if self.trials is not None and self.trials != self.top_k * self.repeat_count:
                 raise ValueError(
-                    f"stage {self.name!r}: a top-k stage runs top_k trials; drop trials "
-                    f"(got trials={self.trials}, top_k={self.top_k})"
+                    f"stage {self.name!r}: a top-k stage runs top_k x repeats trials; drop trials "
+                    f"(got trials={self.trials}, top_k={self.top_k}, repeats={self.repeat_count})"
                 )
         else:
             if self.top_k is not None:
                 raise ValueError(f"stage {self.name!r}: top_k needs mode: top-k")
+            if self.repeats is not None:
+                raise ValueError(f"stage {self.name!r}: repeats needs mode: top-k")
             if self.trials is None:
                 raise ValueError(f"stage {self.name!r} needs trials")
             if self.trials < 1:
@@ -95,8 +104,13 @@ class Stage(_Strict):
         return self
 
     @property
+    def repeat_count(self) -> int:
+        """Fresh-seed runs of each configuration in a top-k stage."""
+        return DEFAULT_REPEATS if self.repeats is None else self.repeats
+
+    @property
     def trial_count(self) -> int:
-        return self.top_k if self.mode == "top-k" else self.trials  # type: ignore[return-value]
+        return self.top_k * self.repeat_count if self.mode == "top-k" else self.trials  # type: ignore[operator,return-value]
 
 
 class Resources(_Strict):

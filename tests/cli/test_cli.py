@@ -22,7 +22,7 @@ def test_plan_applies_presets_and_overrides(cli):
     assert [(s["name"], s["trials"], s["epochs"]) for s in plan["stages"]] == [
         ("exploration", 8, 4),
         ("refinement", 4, 6),
-        ("confirmation", 2, 8),
+        ("confirmation", 4, 8),  # the top 2, each with 2 fresh seeds
     ]
     assert plan["limits"]["parallelism"] == 3
     assert plan["presets"] == ["quick"]

@@ -15,7 +15,7 @@ from hpoctl.config import HpoctlConfig, KatibSettings, SecretRef, parse_config
 from hpoctl.katib import names
 from hpoctl.katib.errors import KatibUnsupported
 from hpoctl.katib.manifest_io import dump_manifests, load_manifests
-from hpoctl.katib.parameters import decode_config
+from hpoctl.katib.parameters import config_seed, decode_config
 from hpoctl.katib.render import (
     RenderOptions,
     TopKConfigs,
@@ -398,14 +398,19 @@ def test_top_k_stage_pending_then_filled():
     )
     spec_ = filled.manifest["spec"]
     assert not filled.pending and spec_["algorithm"] == {"algorithmName": "grid"}
-    assert spec_["maxTrialCount"] == 2 and spec_["parallelTrialCount"] == 2
+    assert spec_["maxTrialCount"] == 6 and spec_["parallelTrialCount"] == 4  # top 2 x 3 fresh seeds
     values = spec_["parameters"][0]["feasibleSpace"]["list"]
-    assert [decode_config(plan.parameters, v) for v in values] == configs
-    assert json.loads(filled.manifest["metadata"]["annotations"][names.ANNOTATION_TOP_K_SOURCES]) == ["t-a", "t-b"]
+    assert [decode_config(plan.parameters, v) for v in values] == [configs[0]] * 3 + [configs[1]] * 3
+    seed = int(filled.manifest["metadata"]["annotations"][names.ANNOTATION_SEED])
+    assert [config_seed(v) for v in values] == [seed + 1, seed + 2, seed + 3] * 2
+    assert (
+        json.loads(filled.manifest["metadata"]["annotations"][names.ANNOTATION_TOP_K_SOURCES])
+        == ["t-a"] * 3 + ["t-b"] * 3
+    )
     script = script_of(filled.manifest)
     assert script.endswith(" ${trialParameters.config}") and "--epochs 6" in script
     words = shlex.split(script.replace("${trialParameters.config}", values[0]))
-    assert words[-4:] == ["--lr=0.01", "--layers=2", "--optimizer=sgd", "--momentum=0.9"]
+    assert words[-5:] == ["--lr=0.01", "--layers=2", "--optimizer=sgd", "--momentum=0.9", f"--seed={seed + 1}"]
     assert validate_experiment(filled.manifest) == []
 
 

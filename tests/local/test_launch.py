@@ -36,10 +36,10 @@ def test_launch_runs_every_stage_and_writes_results(write_spec, tmp_path, cli):
     result = cli("launch", spec, "--target", "small", "--results", str(results))
     assert result.code == 0, result.err
     study = _study(results)
-    assert _by_stage(study) == {"explore": 6, "refine": 3, "confirm": 2}
+    assert _by_stage(study) == {"explore": 6, "refine": 3, "confirm": 6}  # the top 2, 3 fresh seeds each
     refine = sorted((t for t in study.trials if t.user_attrs[rec.STAGE] == "refine"), key=lambda t: t.value)
     confirm = [t for t in study.trials if t.user_attrs[rec.STAGE] == "confirm"]
-    assert sorted(t.user_attrs[rec.SOURCE_TRIAL] for t in confirm) == sorted(t.number for t in refine[:2])
+    assert sorted({t.user_attrs[rec.SOURCE_TRIAL] for t in confirm}) == sorted(t.number for t in refine[:2])
     for t in confirm:
         assert t.params == study.trials[t.user_attrs[rec.SOURCE_TRIAL]].params
         assert t.user_attrs[rec.EPOCHS] == 5
@@ -73,7 +73,7 @@ def test_max_trials_and_one_stage(write_spec, tmp_path, cli):
     # with no refinement run, the top-k stage falls back to the stages before it
     assert cli("launch", spec, "-t", "small", "--results", str(results), "--stage", "confirm").code == 0
     study = _study(results)
-    assert _by_stage(study) == {"explore": 2, "confirm": 2}
+    assert _by_stage(study) == {"explore": 2, "confirm": 6}
     sources = {t.user_attrs[rec.SOURCE_TRIAL] for t in study.trials if t.user_attrs[rec.STAGE] == "confirm"}
     assert sources == {0, 1}
 
@@ -255,7 +255,13 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(write_spec, tmp_p
     code, err = _launch(spec, results)
     assert code == 0, err
     study = _study(results)
-    assert _by_stage(study) == {"explore": 10, "confirm": 3}
+    assert _by_stage(study) == {"explore": 10, "confirm": 9}
+    pairs = [
+        (t.user_attrs[rec.SOURCE_TRIAL], t.user_attrs[rec.REPEAT])
+        for t in study.get_trials(states=(TrialState.COMPLETE,))
+        if t.user_attrs.get(rec.STAGE) == "confirm"
+    ]
+    assert len(pairs) == len(set(pairs)) == 9, "each configuration's each fresh-seed repeat ran exactly once"
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
     interrupted = study.get_trials(states=(TrialState.FAIL,))
     assert interrupted, "no kill landed during a trial: the test proved nothing"

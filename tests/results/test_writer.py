@@ -108,7 +108,8 @@ def test_report_says_what_ran_and_links_what_exists(everest_results):
     out = everest_results.out_dir
     report = (out / "report.md").read_text()
     assert report.startswith("# everest / M_24h")
-    assert "| exploration | continue | 8 x 4 |" in report and "| confirmation | top-k | 2 x 8 (top 2) |" in report
+    assert "| exploration | continue | 8 x 4 |" in report
+    assert "| confirmation | top-k | 4 x 8 (top 2, 2 seeds each) |" in report
     assert "Trial #13 of stage `confirmation`" in report and "tss = 0.64" in report
     assert "CUDA out of memory" in report and "loss is NaN at epoch 3" in report
     assert f"optuna-dashboard sqlite:///{out / 'study.db'}" in report

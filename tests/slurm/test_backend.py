@@ -30,7 +30,7 @@ def test_dry_run_prints_the_scripts_and_submits_nothing(write_study, tmp_path, c
     assert result.out.count("#!/bin/bash") == 2 and "#SBATCH --array=0-2%3" in result.out
     assert "mlp/search: would run sbatch --parsable for 1 target x 3 workers (dry run)" in result.err
     assert (
-        "mlp/confirm: would run sbatch --parsable --dependency=afterok:<search job> for 1 target x 2 workers"
+        "mlp/confirm: would run sbatch --parsable --dependency=afterok:<search job> for 1 target x 3 workers"
         in result.err
     )
     assert not results.exists()

@@ -238,7 +238,7 @@ def test_stages_chain_with_afterok(env, write_study, tmp_path, cli):
     path = write_study(
         protocol=[
             {"name": "search", "trials": 4, "epochs": 2},
-            {"name": "confirm", "mode": "top-k", "top_k": 2, "epochs": 3},
+            {"name": "confirm", "mode": "top-k", "top_k": 2, "repeats": 2, "epochs": 3},
         ],
         limits={"parallelism": 2, "max_failed_trials": 2},
     )
@@ -254,7 +254,10 @@ def test_stages_chain_with_afterok(env, write_study, tmp_path, cli):
     study = study_of(results)
     assert states(study, "search").get("COMPLETE") == 4
     confirm = [t for t in study.trials if t.user_attrs.get(rec.STAGE) == "confirm" and t.state == TrialState.COMPLETE]
-    assert len(confirm) == 2 and len({t.user_attrs[rec.SOURCE_TRIAL] for t in confirm}) == 2
+    assert len(confirm) == 4 and len({t.user_attrs[rec.SOURCE_TRIAL] for t in confirm}) == 2
+    pairs = {(t.user_attrs[rec.SOURCE_TRIAL], t.user_attrs[rec.REPEAT], t.user_attrs[rec.SEED]) for t in confirm}
+    assert {(repeat, seed) for _, repeat, seed in pairs} == {(0, 1), (1, 2)}, "fresh seeds 1 and 2, not the search's 0"
+    assert len(pairs) == 4
     assert all(t.user_attrs[rec.EPOCHS] == 3 for t in confirm)
 
 

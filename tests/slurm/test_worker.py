@@ -130,7 +130,7 @@ def test_top_k_with_several_workers_runs_each_configuration_once(write_study, tm
     path = write_study(
         protocol=[
             {"name": "search", "trials": 5, "epochs": 1},
-            {"name": "confirm", "mode": "top-k", "top_k": 3, "epochs": 2},
+            {"name": "confirm", "mode": "top-k", "top_k": 3, "repeats": 2, "epochs": 2},
         ]
     )
     plan = plan_of(path)
@@ -156,7 +156,8 @@ def test_top_k_with_several_workers_runs_each_configuration_once(write_study, tm
     study = optuna.load_study(study_name="mlp.default", storage=layout.open_storage(journal))
     confirm = [t for t in study.trials if t.user_attrs.get(rec.STAGE) == "confirm" and t.state == TrialState.COMPLETE]
     sources = [t.user_attrs[rec.SOURCE_TRIAL] for t in confirm]
-    assert len(confirm) == 3 and len(set(sources)) == 3
+    repeats = {(t.user_attrs[rec.SOURCE_TRIAL], t.user_attrs[rec.REPEAT]) for t in confirm}
+    assert len(confirm) == 6 and len(set(sources)) == 3 and len(repeats) == 6
     assert stage_counts(study, "confirm").waiting == 0
 
 
