@@ -29,6 +29,7 @@ from hpoctl.trainers.common.args import RunArgs
 from hpoctl.trainers.common.cache import Arrays, DataCache
 from hpoctl.trainers.common.lightning_loop import EpochBatches, configure_torch, fit, quiet_libraries
 from hpoctl.trainers.common.report import Reporter
+from hpoctl.trainers.common.runner import Trial
 from hpoctl.trainers.everest.config import SPEC, EverestDataArgs, EverestHparams, resolve_target
 from hpoctl.trainers.everest.data import load_prepared, target_split
 from hpoctl.trainers.everest.metrics import best_tss
@@ -74,8 +75,10 @@ def lightning_epoch_seconds(hp: EverestHparams, tensors, epochs: int, seed: int,
     train = EpochBatches((x_train, y_train), hp.batch_size, shuffle=True, seed=seed)
     val = EpochBatches((x_val, y_val), 1024, shuffle=False)
     reporter = _reporter(out_dir, epochs)
+    run = RunArgs(target="M_24h", epochs=epochs, seed=seed)
+    trial = Trial(SPEC, run, hp, EverestDataArgs(), out_dir, reporter, DataCache(out_dir), device)
     clock = _Clock()
-    fit(module, train, val, device, epochs, reporter)
+    fit(module, train, val, trial)
     return clock.per_epoch(epochs)
 
 

@@ -13,6 +13,7 @@ import typer
 from hpoctl import __version__
 from hpoctl.cli import data as data_cmd
 from hpoctl.cli import launch as launch_cmd
+from hpoctl.cli import model as model_cmd
 from hpoctl.cli import plan as plan_cmd
 from hpoctl.cli import render as render_cmd
 from hpoctl.cli import results, studies, validate
@@ -42,6 +43,7 @@ app.command("status")(launch_cmd.status)
 app.command("cancel")(launch_cmd.cancel)
 app.command("delete")(launch_cmd.delete)
 app.command("train-best")(train_best_cmd.train_best)
+app.add_typer(model_cmd.app, name="model")
 app.command("render")(render_cmd.render)
 app.add_typer(katib_cli.app, name="katib")
 app.add_typer(suggestion_cli.app, name="suggestion")

@@ -19,6 +19,7 @@ from hpoctl.spec.algorithms import Algorithm, EarlyStopping, default_population_
 from hpoctl.spec.loader import apply_presets
 from hpoctl.spec.objectives import Objective
 from hpoctl.spec.study import Limits, Resources, SearchSpace, StudySpec, Trainer
+from hpoctl.spec.tracking import Tracking
 
 ALL_TARGETS = "all"
 
@@ -66,6 +67,7 @@ class Plan(BaseModel):
     """The trainer's --data as the user gave it (`--data`, else the spec's `data:`); None: synthetic data."""
     data_base: str | None = None
     """The folder a relative `data` is relative to here (the spec file's, or the working folder for --data)."""
+    tracking: Tracking | None = None
     presets: list[str] = []
     overrides: dict[str, Any] = {}
     source: str = ""
@@ -116,6 +118,21 @@ class Plan(BaseModel):
         for name, value in params.items():
             args.append(f"--{name}={encode_value(value)}")
         return args
+
+    def saves_model(self, stage: StagePlan | None) -> bool:
+        """Whether a trial of `stage` (None: train-best) saves its model, as `trainer.save_model` says."""
+        saves = self.trainer.saves_models
+        return saves == "all" or (saves == "confirmation" and (stage is None or stage.mode == "top-k"))
+
+    @property
+    def save_by(self) -> str:
+        """`--save-by`: the epoch whose weights are kept is the one the first objective's strategy picks."""
+        objective = self.objectives[0]
+        return f"{objective.metric}:{objective.strategy}"
+
+    def model_args(self, stage: StagePlan | None, folder: str) -> list[str]:
+        """`--save-model FOLDER --save-by METRIC:STRATEGY` where the trial saves its model, else nothing."""
+        return ["--save-model", folder, "--save-by", self.save_by] if self.saves_model(stage) else []
 
     def to_data(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
@@ -229,6 +246,7 @@ def build_plans(
             limits=spec.limits,
             data=data_of(name)[0],
             data_base=data_of(name)[1],
+            tracking=spec.tracking,
             presets=presets,
             overrides=dict(overrides or {}),
             source=study.source,

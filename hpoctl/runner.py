@@ -29,8 +29,10 @@ from optuna.trial import TrialState
 from hpoctl import trial_record as rec
 from hpoctl.errors import HpoctlError
 from hpoctl.plan import Plan, StagePlan, confirmation_seed
+from hpoctl.results.layout import MODEL_DIR
 from hpoctl.search.objectives import intermediate_value, objective_problem, objective_value
 from hpoctl.search.space import suggest
+from hpoctl.tracking_env import local_run_name, tracking_env
 from hpoctl.trial_process import INTERRUPTED_EXIT, TrialRun, run_trial_process
 
 INTERRUPTED = rec.INTERRUPTED
@@ -160,7 +162,8 @@ class StageRunner:
         devices: list[str] | None = None,
     ):
         self.plan, self.stage, self.study = plan, stage, study
-        self.trials_dir, self.n_jobs = trials_dir, max(1, n_jobs)
+        # Absolute: the trainer runs in its trial folder, and its --output and --save-model paths must still hold.
+        self.trials_dir, self.n_jobs = trials_dir.absolute(), max(1, n_jobs)
         self.seed = plan.seed if seed is None else seed
         self.deadline, self.cache_dir, self.threads = deadline, cache_dir, threads_per_trial
         self.stop_event = stop_event or threading.Event()
@@ -339,6 +342,7 @@ class StageRunner:
             *self.plan.trainer_args(params, epochs=self.stage.epochs, seed=trial.user_attrs.get(rec.SEED, self.seed)),
             "--output",
             str(workdir / "output"),
+            *self.plan.model_args(self.stage, str(workdir / MODEL_DIR)),
         ]
         if self.cache_dir is not None:
             argv += ["--cache-dir", str(self.cache_dir)]
@@ -352,7 +356,12 @@ class StageRunner:
             on_epoch=prune,
             timeout_s=self.plan.limits.trial_timeout,
             stop_event=self.stop_event,
-            env=env,
+            env={
+                **(env or {}),
+                **tracking_env(
+                    self.plan, stage=self.stage.name, run_name=local_run_name(self.plan, self.stage.name, trial.number)
+                ),
+            },
         )
         self._tell(trial, run)
 

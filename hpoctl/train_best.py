@@ -12,6 +12,7 @@ from hpoctl.errors import HpoctlError, ResultsError
 from hpoctl.plan import Plan
 from hpoctl.results import layout
 from hpoctl.search.objectives import objective_value
+from hpoctl.tracking_env import tracking_env
 from hpoctl.trial_process import run_trial_process
 
 
@@ -64,16 +65,18 @@ def train_best(
     runs = []
     for i in range(repeats):
         run_seed = seed + i
-        workdir = out_dir / "train_best" / f"seed-{run_seed}"
+        workdir = out_dir.absolute() / "train_best" / f"seed-{run_seed}"
         argv = [
             *plan.trainer_command(),
             *plan.trainer_args(best["best_params"], epochs=epochs, seed=run_seed),
             "--output",
             str(workdir / "output"),
+            *plan.model_args(None, str(workdir / layout.MODEL_DIR)),
         ]
         if cache_dir is not None:
             argv += ["--cache-dir", str(cache_dir)]
-        run = run_trial_process(argv, workdir)
+        name = f"{plan.study}-{plan.target}-train-best-seed{run_seed}"
+        run = run_trial_process(argv, workdir, env=tracking_env(plan, stage="train-best", run_name=name))
         if not run.ok:
             raise HpoctlError(
                 f"training with the best parameters failed (seed {run_seed}): {run.failure_reason()}; logs in {workdir}"
@@ -84,6 +87,7 @@ def train_best(
                 "values": {o.metric: objective_value(o, run.history) for o in plan.objectives},
                 "final_metrics": run.history[-1] if run.history else {},
                 "output": str(workdir / "output"),
+                "model": str(workdir / layout.MODEL_DIR) if plan.saves_model(None) else None,
             }
         )
     summary = {

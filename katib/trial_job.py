@@ -22,6 +22,7 @@ from hpoctl.config import KatibSettings, NodePool
 from hpoctl.errors import UsageError
 from hpoctl.katib.parameters import CONFIG_PARAMETER, needs_quoting
 from hpoctl.plan import Plan, StagePlan
+from hpoctl.tracking_env import tracking_env
 
 CONTAINER = "trainer"
 TRIAL_NAME_PARAMETER = "trialName"  # a trial parameter whose reference is ${trialSpec.Name}
@@ -73,7 +74,10 @@ def trainer_script(
     contract = plan.trainer_args({}, epochs=stage.epochs, seed=seed, data=data_path(plan, settings))
     words = [shlex.quote(w) for w in [*trainer_command(plan), *contract]]
     words += ["--cache-dir", shlex.quote(settings.cache_mount)]
-    words += ["--output", f"{shlex.quote(output_dir(plan, stage, settings))}/{placeholder(TRIAL_NAME_PARAMETER)}"]
+    trial_output = f"{shlex.quote(output_dir(plan, stage, settings))}/{placeholder(TRIAL_NAME_PARAMETER)}"
+    words += ["--output", trial_output]
+    if plan.saves_model(stage):  # on the results volume, beside the trial's metrics.json
+        words += ["--save-model", f"{trial_output}/model", "--save-by", shlex.quote(plan.save_by)]
     if push:
         words += ["--report", "push"]
     if top_k:
@@ -110,6 +114,8 @@ def trial_job(
         k8s.V1EnvVar(name="HOME", value="/tmp"),
         k8s.V1EnvVar(name="PYTHONUNBUFFERED", value="1"),
     ]
+    # The run is named after KATIB_TRIAL_NAME by the trainer; a tracking key comes only from settings.secret_env.
+    env += [k8s.V1EnvVar(name=k, value=v) for k, v in tracking_env(plan, stage=stage.name, run_name=None).items()]
     env += [
         k8s.V1EnvVar(
             name=var,

@@ -5,6 +5,9 @@ it, and how its Optuna study is stored, opened and created.
     <root>/<study>/<target>/study.db.bak    a consistent copy of it, taken by the local launcher after each stage
     <root>/<study>/<target>/study.journal   the study (SLURM: a journal file its array tasks share)
     <root>/<study>/<target>/best_params.json, trials.csv, top_trials.csv, pareto.json, report.md, plots/, ...
+    <root>/<study>/<target>/trials/<number>/model/  a trial's saved model (top-k stages; `trainer.save_model`)
+    <root>/<study>/<target>/train_best/seed-<s>/model/  train-best's models
+    <root>/<study>/<target>/model/          `hpoctl model export`: the best model and its MODEL_CARD.md
     <root>/<study>/compare/                 `hpoctl results compare`
 
 Optuna is imported inside the functions that need it, so `hpoctl --help` stays fast.
@@ -39,6 +42,7 @@ SPEC = "spec.yaml"
 PROVENANCE = "provenance.json"
 PLOTS_DIR = "plots"
 TRIALS_DIR = "trials"
+MODEL_DIR = "model"
 COMPARE_DIR = "compare"
 LAUNCH_LOCK = ".launch.lock"
 RESULTS_LOCK = ".results.lock"
@@ -51,6 +55,11 @@ def default_root() -> Path:
 
 def target_dir(root: Path | str, study: str, target: str) -> Path:
     return Path(root) / study / target
+
+
+def trial_dir(out_dir: Path, number: int) -> Path:
+    """A trial's working folder: its stdout.log, the trainer's --output and its saved model."""
+    return out_dir / TRIALS_DIR / f"{number:05d}"
 
 
 def shown(root: Path) -> str:

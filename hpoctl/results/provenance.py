@@ -27,16 +27,20 @@ def collect_provenance(
         "started_at": iso_utc(started_at),
         "ended_at": iso_utc(ended_at),
         "seeds": seeds,
-        "versions": {
-            "hpoctl": _version("hpoctl"),
-            "optuna": _version("optuna"),
-            "torch": _version("torch"),
-            "python": platform.python_version(),
-        },
+        "versions": package_versions(),
         "git": git_revision(os.getcwd()),
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
         "python_executable": sys.executable,
+    }
+
+
+def package_versions() -> dict[str, str | None]:
+    return {
+        "hpoctl": _version("hpoctl"),
+        "optuna": _version("optuna"),
+        "torch": _version("torch"),
+        "python": platform.python_version(),
     }
 
 

@@ -22,6 +22,7 @@ from hpoctl.spec.algorithms import MULTI_OBJECTIVE_ALGORITHMS, ONLY_MULTI_OBJECT
 from hpoctl.spec.durations import Duration
 from hpoctl.spec.objectives import Objective
 from hpoctl.spec.parameters import CategoricalParameter, Parameter, ParamName, _same, is_discrete
+from hpoctl.spec.tracking import Tracking
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 StudyName = Annotated[str, Field(pattern=DNS_LABEL, max_length=40)]
@@ -50,6 +51,8 @@ class Target(_Strict):
 #: Bounds that catch a typo (`trials: 10**30`) before it reaches a sampler, a Katib Experiment (int32 counts) or a
 #: SLURM array: far above any study the seeds run (hundreds of trials, 120 epochs).
 MAX_STAGE_TRIALS = 100_000
+#: Trainers that keep the whole trainer contract, `--save-model` included.
+BUILT_IN_TRAINERS = "hpoctl.trainers."
 #: A top-k stage trains each configuration again this many times, with seeds other than the search's, and ranks
 #: on the mean: one run with the search's seed reproduces its curve exactly and confirms nothing.
 DEFAULT_REPEATS = 3
@@ -134,6 +137,15 @@ class Trainer(_Strict):
         default_factory=dict,
         description="Fixed arguments given only when the study has no data (sizes of the generated data).",
     )
+    save_model: Literal["confirmation", "all", "none"] | None = None
+    """Which trials save their model (`--save-model`): top-k stages and train-best (`confirmation`), every trial
+    (`all`) or none. Default: `confirmation` for a built-in trainer, `none` for another (it may not take the flag)."""
+
+    @property
+    def saves_models(self) -> Literal["confirmation", "all", "none"]:
+        if self.save_model is not None:
+            return self.save_model
+        return "confirmation" if (self.module or "").startswith(BUILT_IN_TRAINERS) else "none"
 
     @model_validator(mode="after")
     def _check(self):
@@ -211,6 +223,7 @@ class StudySpec(_Strict):
     trainer: Trainer
     data: Data | None = None
     limits: Limits = Limits()
+    tracking: Tracking | None = None
     presets: dict[Annotated[str, Field(pattern=DNS_LABEL)], dict[str, Any]] = Field(default_factory=dict)
 
     @model_validator(mode="after")

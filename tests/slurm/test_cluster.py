@@ -20,8 +20,11 @@ from optuna.trial import TrialState
 from hpoctl import trial_record as rec
 from hpoctl.results import layout
 from hpoctl.slurm.coordination import LOST, WORKER_ATTR
+from tests.slurm.conftest import toy_study
 
 pytestmark = pytest.mark.slurm
+
+MLP_CSV = Path(__file__).resolve().parents[2] / "examples" / "data" / "mlp" / "mlp.csv"
 
 
 @pytest.fixture
@@ -349,3 +352,38 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+
+
+def test_a_teams_data_in_and_confirmation_models_out(env, tmp_path, cli):
+    """The real MLP trainer reads the example CSV in the workers; each confirmation repeat saves its model into the
+    shared results folder (nothing to pull), and the exported best scores what it was saved with."""
+    spec = toy_study(
+        parameters={"lr": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True, "default": 1e-2}},
+        objectives=[{"metric": "validation_error", "direction": "minimize", "strategy": "min"}],
+        protocol=[
+            {"name": "search", "trials": 2, "epochs": 1},
+            {"name": "confirm", "mode": "top-k", "top_k": 1, "repeats": 2, "epochs": 2},
+        ],
+        trainer={"module": "hpoctl.trainers.mlp", "args": {"hidden_sizes": 16, "threads": 1}},
+        limits={"parallelism": 2, "max_failed_trials": 1},
+    )
+    path = tmp_path / "mlp.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    results = tmp_path / "results"
+    launch(cli, str(path), results, "--data", str(MLP_CSV))
+    for job in jobs(results):
+        env.wait(job["job_id"])
+    study = study_of(results)
+    folder = results / "mlp" / "default"
+    saved = sorted(p.parent.parent.name for p in (folder / "trials").glob("*/model/model.ckpt"))
+    confirm = sorted(f"{t.number:05d}" for t in study.trials if t.user_attrs.get(rec.STAGE) == "confirm")
+    assert saved == confirm and len(confirm) == 2, "each confirmation repeat saved its model, the search none"
+
+    common = [str(path), "-t", "default", "--results", str(results)]
+    exported = cli("model", "export", *common, "--to", str(tmp_path / "model"), "-o", "json")
+    assert exported.code == 0, exported.err
+    card = json.loads(exported.out)
+    assert card["data"]["path"] == str(MLP_CSV) and card["data"]["sha256"]
+    scored = cli("model", "evaluate", str(tmp_path / "model"), "-o", "json")
+    assert scored.code == 0, scored.err
+    assert json.loads(scored.out)["matches_saved"] is True

@@ -60,6 +60,15 @@ class RunArgs(BaseModel):
     """torch.set_num_threads(N) (default: torch's own choice)."""
     accelerator: Literal["auto", "cpu", "gpu"] = "auto"
     """auto: a GPU when there is one (bf16-mixed), else CPU (32-bit, deterministic)."""
+    save_model: Path | None = None
+    """Save the model into this folder: the weights of the epoch --save-by picks (model.ckpt, a Lightning
+    checkpoint), a copy of hyperparameters.yaml, and model.json with that epoch's metrics."""
+    save_by: str | None = None
+    """METRIC:STRATEGY choosing the saved epoch with --save-model: max or min (its best epoch), latest (the last);
+    default: the trainer's primary metric, best epoch."""
+    evaluate_model: Path | None = None
+    """A saved model's folder (or its model.ckpt): load its weights and run one validation pass on the data instead
+    of training; prints one metric line for the checkpoint's epoch."""
     check_data: bool = False
     """Read --data as training would, print every problem for the target (one line each) and exit: 0 usable,
     4 not. Trains nothing."""

@@ -14,6 +14,7 @@ from hpoctl.trainers.common import signals
 from hpoctl.trainers.common.args import ParsedArgs, RunArgs, build_parser, parse_args
 from hpoctl.trainers.common.errors import UsageError
 from hpoctl.trainers.common.exit_codes import ExitCode
+from hpoctl.trainers.common.model_store import SavePolicy
 from hpoctl.trainers.common.spec import TrainerSpec
 
 EPILOG = """\
@@ -34,6 +35,7 @@ def parse_command_line(spec: TrainerSpec, argv: Sequence[str]) -> ParsedArgs:
     if run.target is not None and not spec.accepts_target(run.target):
         raise UsageError(f"--target={run.target!r} is not a target of {spec.name}; allowed: {', '.join(spec.targets)}")
     target, data = spec.resolve_target(run, data)
+    SavePolicy.from_args(spec, run)
     return ParsedArgs(run=run.model_copy(update={"target": target}), data=data, hparams=hparams)
 
 

@@ -12,16 +12,19 @@ import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
 from lightning.fabric.plugins.environments import LightningEnvironment
 from lightning.pytorch.utilities.warnings import PossibleUserWarning
 
-from hpoctl.trainers.common import signals
+from hpoctl.trainers.common import model_store, signals
 from hpoctl.trainers.common.errors import DivergedError, UsageError
 from hpoctl.trainers.common.report import Reporter
+
+if TYPE_CHECKING:
+    from hpoctl.trainers.common.runner import Trial
 
 LIBRARY_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric")
 
@@ -218,14 +221,19 @@ def fit(
     module: TrialModule,
     train: EpochBatches,
     val: EpochBatches,
-    device: Device,
-    epochs: int,
-    reporter: Reporter,
+    trial: Trial,
     max_train_batches: int | None = None,
 ) -> None:
-    """Train ``module`` for ``epochs`` epochs, reporting after each; raises on divergence or a signal.
-    ``max_train_batches`` caps the batches an epoch trains on (None or 0: all of them)."""
-    trainer = build_trainer(device, epochs, reporter, max_train_batches or None)
+    """Train ``module`` for the trial's epochs, reporting after each; raises on divergence or a signal.
+    ``max_train_batches`` caps the batches an epoch trains on (None or 0: all of them). With
+    ``--evaluate-model``, load the saved weights and report one validation pass instead."""
+    reporter, epochs = trial.reporter, trial.run.epochs
+    trainer = build_trainer(trial.device, epochs, reporter, max_train_batches or None)
+    if trial.run.evaluate_model is not None:
+        evaluate(module, val, trainer, trial)
+        return
+    if reporter.saver is not None:
+        reporter.saver.trainer = trainer
     reporter.training_started()
     try:
         trainer.fit(module, train_dataloaders=train, val_dataloaders=val)
@@ -235,12 +243,26 @@ def fit(
         signals.check()
 
 
+def evaluate(module: TrialModule, val: EpochBatches, trainer: L.Trainer, trial: Trial) -> None:
+    """One validation pass of a saved model's weights, reported as the epoch it was saved at."""
+    checkpoint = model_store.checkpoint_path(trial.run.evaluate_model)  # type: ignore[arg-type]
+    reporter = trial.reporter
+    reporter.evaluating = True
+    reporter.training_started()
+    try:
+        trainer.validate(module, dataloaders=val, ckpt_path=str(checkpoint), verbose=False, weights_only=False)
+    finally:
+        reporter.training_stopped()
+    reporter.epoch_end(model_store.saved_epoch(checkpoint) or 1, module.val_metrics)
+
+
 __all__ = [
     "Device",
     "EpochBatches",
     "TrialModule",
     "build_trainer",
     "configure_torch",
+    "evaluate",
     "fit",
     "quiet_libraries",
 ]

@@ -13,7 +13,9 @@ from typing import Any, TextIO
 from hpoctl.trainers.common.errors import DivergedError
 from hpoctl.trainers.common.exit_codes import TrialStatus
 from hpoctl.trainers.common.metrics_io import format_metric_line, write_json
+from hpoctl.trainers.common.model_store import ModelSaver
 from hpoctl.trainers.common.spec import TrainerSpec
+from hpoctl.trainers.common.tracking import Tracker
 
 MetricsPush = Callable[[Mapping[str, float]], None]
 
@@ -62,10 +64,14 @@ class Reporter:
         self.path = output_dir / "metrics.json"
         self.stream = stream
         self.push = push
+        self.tracker: Tracker | None = None
         self.history: list[dict[str, float | int]] = []
         self.data_prep_seconds: float | None = None
         self.cache_hit: bool | None = None
         self.device: str | None = None
+        self.saver: ModelSaver | None = None
+        self.evaluating = False
+        """``--evaluate-model``: an epoch holds the metrics one validation pass gives (no training loss)."""
         self._train_started: float | None = None
         self._train_seconds: float | None = None
 
@@ -84,7 +90,8 @@ class Reporter:
     def epoch_end(self, epoch: int, metrics: Mapping[str, float]) -> None:
         """Publish one finished epoch; a NaN or infinite metric is a divergence, not a line."""
         entry: dict[str, float | int] = {"epoch": int(epoch)}
-        for name in self.spec.metrics:
+        names = [n for n in self.spec.metrics if n in metrics] if self.evaluating else self.spec.metrics
+        for name in names:
             value = float(metrics[name])
             if not math.isfinite(value):
                 raise DivergedError(f"{name} became {value} at epoch {epoch}")
@@ -95,10 +102,16 @@ class Reporter:
         self._write(TrialStatus.RUNNING, None)
         if self.push is not None:
             self.push(entry)
+        if self.tracker is not None:
+            self.tracker.log_epoch(epoch, entry)
+        if self.saver is not None:
+            self.saver.epoch_reported(entry)
 
     def finish(self, status: TrialStatus, reason: str | None) -> None:
         self.training_stopped()
         self._write(status, reason)
+        if self.tracker is not None:
+            self.tracker.finish(status.value, reason)
 
     def best(self) -> dict[str, float | int] | None:
         best = None

@@ -21,8 +21,10 @@ from hpoctl.trainers.common.cache import Arrays, DataCache
 from hpoctl.trainers.common.errors import TrainerError, TrialInterrupted
 from hpoctl.trainers.common.exit_codes import ExitCode, TrialStatus
 from hpoctl.trainers.common.metrics_io import write_yaml
+from hpoctl.trainers.common.model_store import HYPERPARAMETERS, ModelSaver, SavePolicy
 from hpoctl.trainers.common.report import Reporter, katib_push
 from hpoctl.trainers.common.spec import TrainerSpec
+from hpoctl.trainers.common.tracking import open_tracker
 
 
 @contextlib.contextmanager
@@ -108,6 +110,7 @@ def hyperparameters_document(spec: TrainerSpec, run: RunArgs, hparams: BaseModel
         "epochs": run.epochs,
         "hyperparameters": hparams.model_dump(mode="json"),
         "data_args": {k: v for k, v in data_dump.items() if k not in spec.target_fields},
+        "data_args_given": sorted(set(data.model_fields_set) - set(spec.target_fields)),
         "data": str(run.data) if run.data is not None else None,
         "report": run.report,
         "threads": run.threads,
@@ -167,8 +170,16 @@ def run_trial(
         reporter = Reporter(spec, run.target, run.epochs, output_dir, stream)
         trial = Trial(spec, run, hparams, data, output_dir, reporter, DataCache(run.cache_dir))
         try:
-            write_yaml(output_dir / "hyperparameters.yaml", hyperparameters_document(spec, run, hparams, data))
+            write_yaml(output_dir / HYPERPARAMETERS, hyperparameters_document(spec, run, hparams, data))
+            policy = SavePolicy.from_args(spec, run)
+            reporter.saver = ModelSaver(policy, output_dir / HYPERPARAMETERS) if policy else None
             reporter.push = katib_push(run.report)
+            reporter.tracker = open_tracker(
+                f"{spec.name}-{run.target}",
+                hparams.model_dump(mode="json"),
+                hyperparameters_document(spec, run, hparams, data),
+                output_dir=output_dir,
+            )
             trial.device = lightning_loop.configure_torch(run.seed, run.threads, run.accelerator)
             reporter.device = trial.device.describe()
             signals.check()

@@ -68,7 +68,7 @@ def main(trial: Trial) -> None:
     module = CsiModule(hparams, width=data.base_width)
     train = TrainingBatches((x[train_mask], y[train_mask]), hparams.batch_size, shuffle=True, seed=run.seed)
     val = EpochBatches((x[val_mask], y[val_mask]), data.eval_batch_size, shuffle=False)
-    lightning_loop.fit(module, train, val, trial.device, run.epochs, reporter, data.max_train_batches)
+    lightning_loop.fit(module, train, val, trial, data.max_train_batches)
     reporter.early_stopped = module.early_stopping.stopped
 
 

@@ -28,7 +28,7 @@ def main(trial: Trial) -> None:
     module = EverestModule(hparams, n_features=x_train.shape[2], seq_len=x_train.shape[1])
     train = EpochBatches((x_train, y_train), hparams.batch_size, shuffle=True, seed=run.seed)
     val = EpochBatches((x_val, y_val), data.eval_batch_size, shuffle=False)
-    lightning_loop.fit(module, train, val, trial.device, run.epochs, trial.reporter, data.max_train_batches)
+    lightning_loop.fit(module, train, val, trial, data.max_train_batches)
 
 
 __all__ = ["main", "setup"]

@@ -50,7 +50,7 @@ def main(trial: Trial) -> None:
     batch_size = getattr(hparams, "batch_size", FIXED_BATCH_SIZE)
     train = EpochBatches((train_origins,), batch_size, shuffle=True, seed=run.seed)
     val = EpochBatches((val_origins,), len(val_origins), shuffle=False)
-    lightning_loop.fit(module, train, val, trial.device, run.epochs, trial.reporter, data.max_train_batches)
+    lightning_loop.fit(module, train, val, trial, data.max_train_batches)
 
 
 __all__ = ["main", "setup"]

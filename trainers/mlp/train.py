@@ -30,7 +30,7 @@ def main(trial: Trial) -> None:
     module = MlpModule(hparams, n_features=x.shape[1], n_classes=len(np.asarray(arrays["classes"])))
     train = EpochBatches((x[train_mask], y[train_mask]), hparams.batch_size, shuffle=True, seed=run.seed)
     val = EpochBatches((x[val_mask], y[val_mask]), data.eval_batch_size, shuffle=False)
-    lightning_loop.fit(module, train, val, trial.device, run.epochs, trial.reporter, data.max_train_batches)
+    lightning_loop.fit(module, train, val, trial, data.max_train_batches)
 
 
 __all__ = ["main", "setup"]

@@ -79,7 +79,7 @@ def main(trial: Trial) -> None:
     module = Stage1Module(hparams, n_features=x.shape[1])
     train = EpochBatches((x[train_mask], chi[train_mask]), data.batch_size, shuffle=True, seed=run.seed)
     val = EpochBatches((x[val_mask], chi[val_mask]), data.eval_batch_size, shuffle=False)
-    lightning_loop.fit(module, train, val, trial.device, run.epochs, reporter, data.max_train_batches)
+    lightning_loop.fit(module, train, val, trial, data.max_train_batches)
 
     device = torch.device("cuda" if trial.device.accelerator == "gpu" else "cpu")
     experimental = tuple(torch.from_numpy(arrays[k]).to(device) for k in ("exp_x", "exp_chi", "exp_soluble"))
