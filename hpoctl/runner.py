@@ -34,6 +34,7 @@ from hpoctl.search.objectives import intermediate_value, objective_problem, obje
 from hpoctl.search.space import suggest
 from hpoctl.tracking_env import local_run_name, tracking_env
 from hpoctl.trial_process import INTERRUPTED_EXIT, TrialRun, run_trial_process
+from hpoctl.warm_slot import WarmSlot
 
 INTERRUPTED = rec.INTERRUPTED
 SURPLUS = "surplus: other workers had already taken the stage's budget; not run"
@@ -239,6 +240,9 @@ class StageRunner:
 
     def _work(self, slot: int = 0) -> None:
         env = {"CUDA_VISIBLE_DEVICES": self.devices[slot % len(self.devices)]} if self.devices else None
+        trainer = self.plan.trainer
+        # Made in this thread: the warm process dies with it (its parent-death signal follows the thread).
+        warm = WarmSlot(trainer.module) if trainer.module and trainer.warm else None
         try:
             while True:
                 claimed = self._claim()
@@ -246,7 +250,7 @@ class StageRunner:
                     return
                 trial, params = claimed
                 try:
-                    self._run_one(trial, params, env)
+                    self._run_one(trial, params, env, warm)
                 except optuna.exceptions.UpdateFinishedTrialError:
                     if self.shared is None:
                         raise
@@ -258,6 +262,9 @@ class StageRunner:
         except BaseException as e:  # surfaced by run() in the main thread
             self._errors.append(e)
             self.stop_event.set()
+        finally:
+            if warm is not None:
+                warm.close()
 
     def _shared_lock(self) -> contextlib.AbstractContextManager[Any]:
         return self.shared.lock() if self.shared is not None else contextlib.nullcontext()
@@ -335,7 +342,13 @@ class StageRunner:
                 ahead += 1
         return ahead >= self.stage.trials
 
-    def _run_one(self, trial: optuna.Trial, params: dict[str, Any], env: dict[str, str] | None = None) -> None:
+    def _run_one(
+        self,
+        trial: optuna.Trial,
+        params: dict[str, Any],
+        env: dict[str, str] | None = None,
+        warm: WarmSlot | None = None,
+    ) -> None:
         workdir = self.trials_dir / f"{trial.number:05d}"
         argv = [
             *self.plan.trainer_command(),
@@ -362,6 +375,7 @@ class StageRunner:
                     self.plan, stage=self.stage.name, run_name=local_run_name(self.plan, self.stage.name, trial.number)
                 ),
             },
+            warm=warm,
         )
         self._tell(trial, run)
 

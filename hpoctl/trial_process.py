@@ -27,6 +27,7 @@ from pathlib import Path
 
 from hpoctl.metric_lines import parse_metric_line
 from hpoctl.trainer_contract import ExitCode
+from hpoctl.warm_slot import WarmSlot, WarmSlotError, WarmTrial
 
 INTERRUPTED_EXIT = int(ExitCode.INTERRUPTED)
 EXIT_MEANINGS = {
@@ -131,21 +132,15 @@ def run_trial_process(
     stop_event: threading.Event | None = None,
     env: dict[str, str] | None = None,
     grace_s: float = 30.0,
+    warm: WarmSlot | None = None,
 ) -> TrialRun:
-    """Run the trainer; `on_epoch` returns True to stop the trial (pruning). Logs go to `workdir`."""
+    """Run the trainer; `on_epoch` returns True to stop the trial (pruning). Logs go to `workdir`. With `warm`,
+    a `python -m` trainer is forked from that slot's warm process instead of starting a fresh interpreter."""
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     run = TrialRun(exit_code=-1)
     with open(workdir / "stdout.log", "wb") as out_log, open(workdir / "stderr.log", "w+b") as err_log:
-        with subprocess.Popen(
-            [sys.executable, "-I", _GUARD, str(grace_s), *argv],
-            stdout=subprocess.PIPE,
-            stderr=err_log,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {}), "HPOCTL_GUARD_PARENT": str(os.getpid())},
-            preexec_fn=_die_with_parent,
-            cwd=workdir,
-        ) as process:
+        with _start(argv, workdir, env, err_log, grace_s, warm) as process:
             stopper = _Stopper(process, grace_s)
             watchdog = threading.Thread(
                 target=_watch, args=(process, stopper, started, timeout_s, stop_event), daemon=True
@@ -176,7 +171,25 @@ def run_trial_process(
     return run
 
 
-def _read_until_closed(process: subprocess.Popen, reader: _LineReader) -> None:
+def _start(
+    argv: Sequence[str], workdir: Path, env: dict[str, str] | None, err_log, grace_s: float, warm: WarmSlot | None
+) -> subprocess.Popen | WarmTrial:
+    """The trainer behind its guard, or forked from the slot's warm process when `argv` is its `python -m MODULE`."""
+    if warm is not None and list(argv[:3]) == [sys.executable, "-m", warm.module]:
+        with contextlib.suppress(WarmSlotError):  # a warm process that cannot start: this trial starts fresh
+            return warm.spawn(argv[3:], str(workdir), {**os.environ, **(env or {})}, err_log, grace_s)
+    return subprocess.Popen(
+        [sys.executable, "-I", _GUARD, str(grace_s), *argv],
+        stdout=subprocess.PIPE,
+        stderr=err_log,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {}), "HPOCTL_GUARD_PARENT": str(os.getpid())},
+        preexec_fn=_die_with_parent,
+        cwd=workdir,
+    )
+
+
+def _read_until_closed(process: subprocess.Popen | WarmTrial, reader: _LineReader) -> None:
     """Read stdout to its end; once the guard has exited, stop waiting for stray holders of the pipe."""
     fd = process.stdout.fileno()
     exited_at = None
@@ -196,7 +209,7 @@ def _read_until_closed(process: subprocess.Popen, reader: _LineReader) -> None:
 
 
 class _Stopper:
-    def __init__(self, process: subprocess.Popen, grace_s: float):
+    def __init__(self, process: subprocess.Popen | WarmTrial, grace_s: float):
         self.process, self.grace_s = process, grace_s
         self.reason: str | None = None
         self.done = threading.Event()

@@ -137,6 +137,9 @@ class Trainer(_Strict):
         default_factory=dict,
         description="Fixed arguments given only when the study has no data (sizes of the generated data).",
     )
+    warm: bool = True
+    """A `module` trainer's trials are forked from one warm process per slot (torch and the trainer imported once);
+    false: a fresh interpreter per trial. A `command` always starts fresh."""
     save_model: Literal["confirmation", "all", "none"] | None = None
     """Which trials save their model (`--save-model`): top-k stages and train-best (`confirmation`), every trial
     (`all`) or none. Default: `confirmation` for a built-in trainer, `none` for another (it may not take the flag)."""

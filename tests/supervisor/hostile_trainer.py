@@ -53,6 +53,15 @@ def main() -> int:
         time.sleep(600)
     elif mode == "silent-exit":
         return 0
+    elif mode == "paced":  # a well-behaved trial of 8 epochs, half a second each
+        for epoch in range(1, 9):
+            time.sleep(0.5)
+            out(f"epoch={epoch} loss={1 / epoch}\n")
+    elif mode == "crash":
+        out("epoch=1 loss=0.5\n")
+        os.kill(os.getpid(), signal.SIGSEGV)
+    elif mode == "raises":
+        raise RuntimeError("the trainer broke")
     elif mode == "sleeps":
         out("epoch=1 loss=0.5\n")
         time.sleep(600)

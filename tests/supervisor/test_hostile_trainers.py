@@ -135,6 +135,21 @@ def test_a_missing_trainer_command_fails_with_the_reason(tmp_path):
     assert done.exit_code == 127 and "cannot run the trainer command" in done.failure_reason()
 
 
+def sigkill_launcher_once_started(source: str, record: Path, on_started=None) -> None:
+    """Run `source` as a launcher, wait until the hostile trainer and its 3 children have recorded their PIDs in
+    `record`, call `on_started()`, then SIGKILL the launcher."""
+    env = {**os.environ, "HOSTILE_PIDS": str(record)}
+    with subprocess.Popen([sys.executable, "-c", source], env=env) as process:
+        deadline = time.monotonic() + 60
+        while len(pids(record)) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(pids(record)) == 4, "the hostile trainer did not start its children"
+        if on_started is not None:
+            on_started()
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+
 def test_no_trainer_outlives_a_sigkilled_launcher(tmp_path):
     record = tmp_path / "pids"
     launcher = textwrap.dedent(
@@ -145,14 +160,7 @@ def test_no_trainer_outlives_a_sigkilled_launcher(tmp_path):
         run_trial_process([sys.executable, {HOSTILE!r}, "children"], Path({str(tmp_path / "trial")!r}), grace_s=1)
         """
     )
-    env = {**os.environ, "HOSTILE_PIDS": str(record)}
-    with subprocess.Popen([sys.executable, "-c", launcher], env=env) as process:
-        deadline = time.monotonic() + 60
-        while len(pids(record)) < 4 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert len(pids(record)) == 4, "the hostile trainer did not start its children"
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    sigkill_launcher_once_started(launcher, record)
     assert wait_dead(pids(record)) == [], "processes outlived the launcher"
 
 

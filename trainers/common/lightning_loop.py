@@ -89,9 +89,22 @@ class EpochBatches:
     def __len__(self) -> int:
         return math.ceil(self.num_samples / self.batch_size)
 
+    @property
+    def nbytes(self) -> int:
+        return sum(t.element_size() * t.nelement() for t in self.tensors)
+
+    def to(self, device: torch.device | str) -> EpochBatches:
+        """The same batches, their tensors on `device` once: each batch is then an index into device memory, with
+        no copy from the host per batch. The shuffle order is still drawn on the CPU, so it stays the same."""
+        moved = EpochBatches([t.to(device) for t in self.tensors], self.batch_size, shuffle=False)
+        moved.generator = self.generator
+        return moved
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         n = self.num_samples
         order = torch.randperm(n, generator=self.generator) if self.generator is not None else None
+        if order is not None and self.tensors[0].device.type != "cpu":
+            order = order.to(self.tensors[0].device)  # one copy per epoch, not one per batch
         for start in range(0, n, self.batch_size):
             stop = start + self.batch_size
             index: Any = order[start:stop] if order is not None else slice(start, stop)
@@ -217,6 +230,21 @@ def build_trainer(device: Device, epochs: int, reporter: Reporter, max_train_bat
     )
 
 
+#: The share of a GPU's free memory the data sets may take when moved to it whole; the rest is the model's.
+DATA_ON_GPU_SHARE = 0.5
+
+
+def on_device(train: EpochBatches, val: EpochBatches, device: Device) -> tuple[EpochBatches, EpochBatches]:
+    """On a GPU, both data sets moved to it once when they fit in DATA_ON_GPU_SHARE of its free memory, so that the
+    GPU does not wait on a host copy per batch; on the CPU, or when they do not fit, as they are."""
+    if device.accelerator != "gpu":
+        return train, val
+    free, _ = torch.cuda.mem_get_info()
+    if train.nbytes + val.nbytes > DATA_ON_GPU_SHARE * free:
+        return train, val
+    return train.to("cuda"), val.to("cuda")
+
+
 def fit(
     module: TrialModule,
     train: EpochBatches,
@@ -228,6 +256,7 @@ def fit(
     ``max_train_batches`` caps the batches an epoch trains on (None or 0: all of them). With
     ``--evaluate-model``, load the saved weights and report one validation pass instead."""
     reporter, epochs = trial.reporter, trial.run.epochs
+    train, val = on_device(train, val, trial.device)
     trainer = build_trainer(trial.device, epochs, reporter, max_train_batches or None)
     if trial.run.evaluate_model is not None:
         evaluate(module, val, trainer, trial)
@@ -264,5 +293,6 @@ __all__ = [
     "configure_torch",
     "evaluate",
     "fit",
+    "on_device",
     "quiet_libraries",
 ]

@@ -1,0 +1,181 @@
+"""The launcher's side of a warm trainer process (hpoctl/warm_server.py): one per slot, reused trial after trial.
+
+`WarmSlot.spawn` starts a trial from the slot's server and returns a `WarmTrial`, which `run_trial_process` drives
+as it drives a fresh process: read its stdout, signal it (SIGTERM to its group, SIGKILL to the group after the
+grace period), wait for its exit code (negative for a signal, as `subprocess` gives). A server that died, or
+never started, is started again for the next trial; one that cannot start makes the slot fall back to fresh
+processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from typing import IO
+
+from hpoctl.errors import HpoctlError
+
+_PR_SET_PDEATHSIG = 1
+_MAX_MESSAGE = 1 << 20
+
+
+class WarmSlotError(HpoctlError):
+    """The slot's warm process is gone; the trial it was running is lost, the next one starts a new process."""
+
+
+def _die_with_launcher() -> None:
+    """In the server: SIGTERM when the launcher's slot thread ends (even by SIGKILL), on which it kills the running
+    trial's group and exits; a group of its own, so a terminal's Ctrl-C reaches the launcher only."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    os.setpgrp()
+
+
+class WarmSlot:
+    """A warm process for `python -m MODULE` trials, started on first use from the thread that runs them."""
+
+    def __init__(self, module: str, cwd: str | None = None) -> None:
+        self.module, self.cwd = module, cwd
+        self.preloaded: list[str] = []
+        self._server: subprocess.Popen | None = None
+        self._sock: socket.socket | None = None
+
+    @property
+    def server_pid(self) -> int | None:
+        return self._server.pid if self._server is not None else None
+
+    def spawn(
+        self, argv: Sequence[str], cwd: str, env: Mapping[str, str], stderr: IO[bytes], grace_s: float
+    ) -> WarmTrial:
+        """Start one trial: `argv` are the trainer's arguments (after `python -m MODULE`); SIGTERM to it is
+        followed by SIGKILL to its group `grace_s` later."""
+        if self._server is None or self._server.poll() is not None:
+            self._start()
+        assert self._sock is not None
+        read_end, write_end = os.pipe()
+        try:
+            request = json.dumps({"argv": list(argv), "cwd": cwd, "env": dict(env)}).encode()
+            socket.send_fds(self._sock, [request], [write_end, stderr.fileno()])
+            pid = self._receive()["pid"]
+        except (OSError, KeyError, ValueError) as e:
+            os.close(read_end)
+            self.close()
+            raise WarmSlotError(f"the warm trainer process for {self.module} stopped answering: {e}") from e
+        finally:
+            os.close(write_end)
+        return WarmTrial(self, pid, os.fdopen(read_end, "rb", buffering=0), grace_s)
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._server is not None:
+            try:
+                self._server.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._server.kill()
+                self._server.wait()
+            self._server = None
+
+    def _start(self) -> None:
+        self.close()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with theirs:
+            self._server = subprocess.Popen(
+                [sys.executable, "-m", "hpoctl.warm_server", self.module, str(theirs.fileno()), str(os.getpid())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                preexec_fn=_die_with_launcher,
+                cwd=self.cwd,
+            )
+        self._sock = ours
+        try:
+            self.preloaded = self._receive()["preloaded"]
+        except (OSError, KeyError, ValueError) as e:
+            self.close()
+            raise WarmSlotError(f"the warm trainer process for {self.module} did not start: {e}") from e
+
+    def _receive(self) -> dict:
+        assert self._sock is not None
+        message = self._sock.recv(_MAX_MESSAGE)
+        if not message:
+            raise OSError("it exited")
+        return json.loads(message)
+
+    def _status(self) -> int:
+        return int(self._receive()["status"])
+
+
+class WarmTrial:
+    """One trial forked by a warm process, driven like a `subprocess.Popen` of a fresh one."""
+
+    def __init__(self, slot: WarmSlot, pid: int, stdout: IO[bytes], grace_s: float) -> None:
+        self.slot, self.pid, self.stdout, self.grace_s = slot, pid, stdout, grace_s
+        self.returncode: int | None = None
+        self._lock = threading.Lock()
+        self._killer: threading.Timer | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self.slot._sock is not None:
+            with self._lock:
+                ready, _, _ = select.select([self.slot._sock], [], [], 0)
+                if ready and self.returncode is None:
+                    self._collect()
+        return self.returncode
+
+    def wait(self) -> int:
+        with self._lock:
+            if self.returncode is None:
+                self._collect()
+        assert self.returncode is not None
+        if self._killer is not None:
+            self._killer.cancel()
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        """`signum` to the trial's whole group; after SIGTERM, SIGKILL to the group once the grace period is over
+        (what the guard does for a fresh process)."""
+        self._signal(signum)
+        if signum == signal.SIGTERM and self._killer is None:
+            self._killer = threading.Timer(self.grace_s, self._signal, args=(signal.SIGKILL,))
+            self._killer.daemon = True
+            self._killer.start()
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, signum: int) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signum)
+
+    def _collect(self) -> None:
+        try:
+            status = self.slot._status()
+        except (OSError, KeyError, ValueError):
+            self.slot.close()  # the server died with its trial (PDEATHSIG): the next trial starts a new one
+            self.returncode = -signal.SIGKILL
+            return
+        self.returncode = os.waitstatus_to_exitcode(status)
+
+    def __enter__(self) -> WarmTrial:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stdout.close()
+        if self.returncode is None:
+            self.kill()
+            self.wait()
+
+
+__all__ = ["WarmSlot", "WarmSlotError", "WarmTrial"]
