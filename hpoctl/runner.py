@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 import math
+import shlex
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,14 +30,16 @@ from optuna.trial import TrialState
 
 from hpoctl import trial_record as rec
 from hpoctl.errors import HpoctlError
+from hpoctl.inprocess import Objective, run_objective
 from hpoctl.plan import Plan, StagePlan, confirmation_seed
 from hpoctl.results.layout import MODEL_DIR
 from hpoctl.search.objectives import intermediate_value, objective_problem, objective_value
 from hpoctl.search.space import suggest
 from hpoctl.tracking_env import local_run_name, tracking_env
 from hpoctl.trial_process import INTERRUPTED_EXIT, TrialRun, run_trial_process
-from hpoctl.warm_slot import WarmSlot
+from hpoctl.warm_slot import WarmSlot, start_warm_slots
 
+log = logging.getLogger("hpoctl.runner")
 INTERRUPTED = rec.INTERRUPTED
 SURPLUS = "surplus: other workers had already taken the stage's budget; not run"
 
@@ -161,8 +165,14 @@ class StageRunner:
         backend: str = "local",
         shared: SharedStudy | None = None,
         devices: list[str] | None = None,
+        warm_slots: Sequence[WarmSlot] = (),
+        objective: Objective | None = None,
     ):
         self.plan, self.stage, self.study = plan, stage, study
+        self.warm_slots = warm_slots
+        """The launcher's warm processes, one per worker slot, kept across stages; none: each worker starts its own."""
+        self.objective = objective
+        """A Python function to call in this process for each trial (`hpoctl.optimize`), in place of the trainer."""
         # Absolute: the trainer runs in its trial folder, and its --output and --save-model paths must still hold.
         self.trials_dir, self.n_jobs = trials_dir.absolute(), max(1, n_jobs)
         self.seed = plan.seed if seed is None else seed
@@ -240,9 +250,11 @@ class StageRunner:
 
     def _work(self, slot: int = 0) -> None:
         env = {"CUDA_VISIBLE_DEVICES": self.devices[slot % len(self.devices)]} if self.devices else None
-        trainer = self.plan.trainer
-        # Made in this thread: the warm process dies with it (its parent-death signal follows the thread).
-        warm = WarmSlot(trainer.module) if trainer.module and trainer.warm else None
+        own = None
+        if self.warm_slots:
+            warm = self.warm_slots[slot % len(self.warm_slots)]
+        else:  # made in this thread, the warm process dies with it (its parent-death signal follows the thread)
+            own = warm = next(iter(start_warm_slots(self.plan.trainer, 1)), None)
         try:
             while True:
                 claimed = self._claim()
@@ -263,8 +275,8 @@ class StageRunner:
             self._errors.append(e)
             self.stop_event.set()
         finally:
-            if warm is not None:
-                warm.close()
+            if own is not None:
+                own.close()
 
     def _shared_lock(self) -> contextlib.AbstractContextManager[Any]:
         return self.shared.lock() if self.shared is not None else contextlib.nullcontext()
@@ -363,6 +375,23 @@ class StageRunner:
             argv += ["--threads", str(self.threads)]
         self.on_event(TrialEvent(self.stage.name, trial.number, "started", budget=self.stage.trials))
         prune = self._pruning_callback(trial)
+        if self.objective is not None:
+            seed = trial.user_attrs.get(rec.SEED, self.seed)
+            run = run_objective(
+                self.objective,
+                params,
+                number=trial.number,
+                stage=self.stage.name,
+                epochs=self.stage.epochs,
+                seed=seed,
+                metric=self.plan.objectives[0].metric,
+                on_epoch=prune,
+                stop_event=self.stop_event,
+                timeout_s=self.plan.limits.trial_timeout,
+            )
+            self._tell(trial, run)
+            return
+        log.info("trial %d: %s (logs in %s)", trial.number, shlex.join(argv), workdir)
         run = run_trial_process(
             argv,
             workdir,

@@ -178,12 +178,17 @@ def _start(
     if warm is not None and list(argv[:3]) == [sys.executable, "-m", warm.module]:
         with contextlib.suppress(WarmSlotError):  # a warm process that cannot start: this trial starts fresh
             return warm.spawn(argv[3:], str(workdir), {**os.environ, **(env or {})}, err_log, grace_s)
+    environment = {**os.environ, **(env or {}), "HPOCTL_GUARD_PARENT": str(os.getpid())}
+    if list(argv[1:2]) == ["-m"]:
+        # `python -m` finds modules from the trial's folder; a module of the launcher's folder is found too, as a
+        # warm process (started there) finds it.
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), environment.get("PYTHONPATH")]))
     return subprocess.Popen(
         [sys.executable, "-I", _GUARD, str(grace_s), *argv],
         stdout=subprocess.PIPE,
         stderr=err_log,
         stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {}), "HPOCTL_GUARD_PARENT": str(os.getpid())},
+        env=environment,
         preexec_fn=_die_with_parent,
         cwd=workdir,
     )

@@ -1,10 +1,11 @@
 """The launcher's side of a warm trainer process (hpoctl/warm_server.py): one per slot, reused trial after trial.
 
-`WarmSlot.spawn` starts a trial from the slot's server and returns a `WarmTrial`, which `run_trial_process` drives
-as it drives a fresh process: read its stdout, signal it (SIGTERM to its group, SIGKILL to the group after the
-grace period), wait for its exit code (negative for a signal, as `subprocess` gives). A server that died, or
-never started, is started again for the next trial; one that cannot start makes the slot fall back to fresh
-processes.
+A launcher starts its slots from its main thread (`start_warm_slots`), so that they serve every stage; a slot a
+worker thread starts lives as long as that thread. `WarmSlot.spawn` starts a trial from the slot's server and
+returns a `WarmTrial`, which `run_trial_process` drives as it drives a fresh process: read its stdout, signal it
+(SIGTERM to its group, SIGKILL to the group after the grace period), wait for its exit code (negative for a
+signal, as `subprocess` gives). A server that died is started again for the next trial; one that cannot start
+makes the slot fall back to fresh processes.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ import subprocess
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from hpoctl.errors import HpoctlError
+
+if TYPE_CHECKING:
+    from hpoctl.spec.study import Trainer
 
 _PR_SET_PDEATHSIG = 1
 _MAX_MESSAGE = 1 << 20
@@ -48,6 +52,7 @@ class WarmSlot:
         self.preloaded: list[str] = []
         self._server: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
+        self._starting = False
 
     @property
     def server_pid(self) -> int | None:
@@ -59,7 +64,9 @@ class WarmSlot:
         """Start one trial: `argv` are the trainer's arguments (after `python -m MODULE`); SIGTERM to it is
         followed by SIGKILL to its group `grace_s` later."""
         if self._server is None or self._server.poll() is not None:
-            self._start()
+            self.start()
+        if self._starting:
+            self._await_ready()
         assert self._sock is not None
         read_end, write_end = os.pipe()
         try:
@@ -75,6 +82,7 @@ class WarmSlot:
         return WarmTrial(self, pid, os.fdopen(read_end, "rb", buffering=0), grace_s)
 
     def close(self) -> None:
+        self._starting = False
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -86,7 +94,9 @@ class WarmSlot:
                 self._server.wait()
             self._server = None
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start the server now, without waiting for its imports: its parent-death signal follows the calling
+        thread, so a launcher that starts its slots from its main thread keeps them for every stage."""
         self.close()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with theirs:
@@ -99,11 +109,15 @@ class WarmSlot:
                 cwd=self.cwd,
             )
         self._sock = ours
+        self._starting = True
+
+    def _await_ready(self) -> None:
         try:
             self.preloaded = self._receive()["preloaded"]
         except (OSError, KeyError, ValueError) as e:
             self.close()
             raise WarmSlotError(f"the warm trainer process for {self.module} did not start: {e}") from e
+        self._starting = False
 
     def _receive(self) -> dict:
         assert self._sock is not None
@@ -114,6 +128,16 @@ class WarmSlot:
 
     def _status(self) -> int:
         return int(self._receive()["status"])
+
+
+def start_warm_slots(trainer: Trainer, count: int) -> list[WarmSlot]:
+    """`count` started slots for a `module` trainer that may start warm (`trainer.warm`), else none."""
+    if not (trainer.module and trainer.warm):
+        return []
+    slots = [WarmSlot(trainer.module) for _ in range(count)]
+    for slot in slots:
+        slot.start()
+    return slots
 
 
 class WarmTrial:
@@ -178,4 +202,4 @@ class WarmTrial:
             self.wait()
 
 
-__all__ = ["WarmSlot", "WarmSlotError", "WarmTrial"]
+__all__ = ["WarmSlot", "WarmSlotError", "WarmTrial", "start_warm_slots"]

@@ -12,9 +12,10 @@ import os
 import shlex
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 
@@ -28,6 +29,7 @@ from hpoctl.results.refresh import Throttled, lost_study_line, read_recorded
 from hpoctl.runner import StageRunner, fail_interrupted, stage_counts
 from hpoctl.search.pruners import build_pruner
 from hpoctl.search.samplers import build_sampler
+from hpoctl.warm_slot import start_warm_slots
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -77,6 +79,8 @@ class LocalOptions(Options):
 
     threads: int | None = None
     cache_dir: Path | None = None
+    objective: Callable[..., Any] | None = None
+    """`hpoctl.optimize`'s function, called in this process for each trial instead of the trainer."""
 
 
 class LocalBackend(Backend):
@@ -136,6 +140,8 @@ class LocalBackend(Backend):
             if lost:
                 progress.console.print(f"{plan.study}/{plan.target}: {lost} interrupted trials will be re-run")
             stop_event = threading.Event()
+            # From this thread, so that they serve every stage; none for a function run in this process.
+            warm_slots = [] if options.objective else start_warm_slots(plan.trainer, n_jobs)
             try:
                 for stage in plan.stages:
                     stage_deadline = deadline
@@ -168,6 +174,8 @@ class LocalBackend(Backend):
                         devices=pack.devices,
                         stop_event=stop_event,
                         on_event=on_event,
+                        warm_slots=warm_slots,
+                        objective=options.objective,
                     )
                     try:
                         runner.run()
@@ -182,6 +190,9 @@ class LocalBackend(Backend):
                     f"{plan.study}/{plan.target}: interrupted; completed trials are kept in {out_dir}, "
                     f"relaunch the same command to resume"
                 ) from e
+            finally:
+                for slot in warm_slots:
+                    slot.close()
         best = best_so_far(study, plan.multi_objective)
         counts = [stage_counts(study, s.name) for s in plan.stages]
         summary = ", ".join(f"{s.name} {c.counted}/{s.trials}" for s, c in zip(plan.stages, counts, strict=True))

@@ -2,8 +2,9 @@
 
 Used by the local-backend tests to run whole studies in seconds. `--x`, `--y` are the
 hyperparameters; `--mode` picks the objective(s); TOY_FAIL_ABOVE makes configurations with x above
-a value exit like a diverged trainer; TOY_EPOCH_SLEEP slows epochs down. `--check-data` accepts a `--data` file
-whose first line is `toy data` (each other line a problem); the trial records the `--data` it got.
+a value exit like a diverged trainer; TOY_EPOCH_SLEEP slows epochs down; TOY_PARENTS names a file each trial appends
+its parent's PID to. It runs as a script or as the module `tests.local.toy_trainer`. `--check-data` accepts a
+`--data` file whose first line is `toy data` (each other line a problem); the trial records the `--data` it got.
 """
 
 import argparse
@@ -39,6 +40,9 @@ def main() -> int:
     args = parser.parse_args()
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("TOY_PARENTS"):  # which process started this trial: a guard, or a warm process
+        with open(os.environ["TOY_PARENTS"], "a") as f:
+            f.write(f"{os.getppid()}\n")
     sleep = float(os.environ.get("TOY_EPOCH_SLEEP", "0"))
     fail_above = os.environ.get("TOY_FAIL_ABOVE")
     history = []

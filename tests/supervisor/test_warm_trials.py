@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hpoctl.trial_process import run_trial_process
 from hpoctl.warm_slot import WarmSlot
@@ -121,3 +122,24 @@ def test_nothing_outlives_a_sigkilled_launcher(tmp_path):
 
     sigkill_launcher_once_started(launcher, record, note_server)
     assert wait_dead(pids(record) + servers) == [], "processes outlived the launcher"
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_a_launch_keeps_one_warm_process_per_slot_for_every_stage(warm, tmp_path, cli, monkeypatch):
+    """The local backend starts its slots once: every trial of every stage is forked by the same process."""
+    from tests.local.conftest import toy_spec
+
+    parents = tmp_path / "parents"
+    monkeypatch.setenv("TOY_PARENTS", str(parents))
+    spec = toy_spec(
+        trainer={"module": "tests.local.toy_trainer", "warm": warm},
+        protocol=[{"name": "explore", "trials": 3, "epochs": 1}, {"name": "confirm", "mode": "top-k", "top_k": 1,
+                                                                   "repeats": 2, "epochs": 1}],
+        limits={"parallelism": 1},
+    )  # fmt: skip
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    assert cli("launch", str(path), "-t", "small", "--results", str(tmp_path / "results")).code == 0
+    found = [int(line) for line in parents.read_text().split()]
+    assert len(found) == 5
+    assert (len(set(found)) == 1) == warm, found
