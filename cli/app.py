@@ -3,6 +3,7 @@ one line on stderr and an exit code."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -62,8 +63,19 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Also say what is run: trainer commands, sbatch, Kubernetes calls."),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Tracebacks with errors, here and in trainers (HPOCTL_DEBUG=1).")
+    ] = False,
 ) -> None:
-    """hpoctl: one study spec, three backends (local, katib, slurm)."""
+    """hpoctl: one study spec, three backends (local, katib, slurm). --verbose and --debug may also follow the
+    command."""
+    if debug:
+        os.environ["HPOCTL_DEBUG"] = "1"
+    _say_what_runs(verbose or debug)
     if os.environ.get(CONFIG_ENV):
         load_config()  # a missing or malformed $HPOCTL_CONFIG is an error on every command
 
@@ -72,9 +84,47 @@ def _debug() -> bool:
     return os.environ.get("HPOCTL_DEBUG", "") not in ("", "0", "false")
 
 
+def _say_what_runs(on: bool) -> None:
+    """hpoctl's log lines (trainer commands, sbatch, Kubernetes calls) on stderr with --verbose, else none."""
+    logger = logging.getLogger("hpoctl")
+    for handler in [h for h in logger.handlers if h.get_name() == "hpoctl-cli"]:
+        logger.removeHandler(handler)
+    logger.setLevel(logging.INFO if on else logging.NOTSET)  # NOTSET: as the root logger says (`suggestion serve`)
+    if on:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.set_name("hpoctl-cli")
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+
+
+GLOBAL_FLAGS = ("--verbose", "-v", "--debug")
+
+
+def global_flags_first(argv: list[str]) -> list[str]:
+    """`hpoctl launch everest -t M_24h --debug` as `hpoctl --debug launch ...`: the global flags work wherever they
+    are given (before a `--`), except to `suggestion`, whose server has a -v of its own."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    if argv[:1] == ["suggestion"]:
+        return argv
+    flags = [word for word in argv[:end] if word in GLOBAL_FLAGS]
+    return [*flags, *(word for word in argv[:end] if word not in GLOBAL_FLAGS), *argv[end:]]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every known failure is one line on stderr and exit 1 (usage: 2)."""
     prog = "kubectl hpo" if Path(sys.argv[0]).name == "kubectl-hpo" else "hpoctl"
+    argv = global_flags_first(list(sys.argv[1:] if argv is None else argv))
+    debug_before = os.environ.get("HPOCTL_DEBUG")
+    try:
+        return _run_app(argv, prog)
+    finally:  # a command run in-process (tests, the Python API) leaves the environment as it found it
+        if debug_before is None:
+            os.environ.pop("HPOCTL_DEBUG", None)
+        else:
+            os.environ["HPOCTL_DEBUG"] = debug_before
+
+
+def _run_app(argv: list[str], prog: str) -> int:
     try:
         code = app(args=argv, prog_name=prog, standalone_mode=False)
     except typer.Exit as e:

@@ -18,6 +18,7 @@ from hpoctl.cli.options import (
     DataOpt,
     ImageOpt,
     KubeconfigOpt,
+    MaxTrialsOpt,
     NamespaceOpt,
     NodePoolOpt,
     OutputOpt,
@@ -28,6 +29,7 @@ from hpoctl.cli.options import (
     StageOpt,
     StudyArg,
     StudyNameOpt,
+    TargetAllOpt,
     TargetOpt,
     backend_options,
     chosen_backend,
@@ -37,8 +39,6 @@ from hpoctl.cli.output import OutputFormat, emit, note
 from hpoctl.data_check import require_usable_data
 from hpoctl.errors import UsageError
 from hpoctl.spec.durations import parse_duration
-
-TargetAllOpt = Annotated[str, typer.Option("--target", "-t", help="A target of the study, or `all`.")]
 
 
 def _raise_interrupt(signum, frame):
@@ -53,7 +53,7 @@ def launch(
     preset: PresetOpt = None,
     set_: SetOpt = None,
     data: DataOpt = None,
-    max_trials: Annotated[int | None, typer.Option("--max-trials", min=1, help="Cap each stage's trials.")] = None,
+    max_trials: MaxTrialsOpt = None,
     timeout: Annotated[str | None, typer.Option("--timeout", help="Wall time per target, e.g. 3600 or 6h.")] = None,
     n_jobs: Annotated[int | None, typer.Option("--n-jobs", "-j", min=1, help="Trials side by side.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the trainers and the sampler.")] = None,
@@ -141,7 +141,7 @@ def launch(
 
 def status(
     study: StudyArg,
-    target: TargetAllOpt = "all",
+    target: TargetAllOpt = ["all"],  # noqa: B006 - Typer reads the default, nothing mutates it
     backend: BackendOpt = None,
     stage: StageOpt = None,
     preset: PresetOpt = None,
@@ -182,7 +182,7 @@ def status(
 
 def cancel(
     study: StudyArg,
-    target: TargetAllOpt = "all",
+    target: TargetAllOpt = ["all"],  # noqa: B006 - Typer reads the default, nothing mutates it
     backend: BackendOpt = None,
     preset: PresetOpt = None,
     set_: SetOpt = None,

@@ -17,11 +17,11 @@ from hpoctl.cli.options import (
     StudyArg,
     StudyNameOpt,
     TargetOpt,
+    one_plan,
     results_root,
-    select_plans,
 )
 from hpoctl.cli.output import OutputFormat, emit
-from hpoctl.errors import HpoctlError, UsageError
+from hpoctl.errors import HpoctlError
 from hpoctl.models import evaluate_model, export_model
 from hpoctl.results.layout import MODEL_DIR, target_dir
 
@@ -49,9 +49,7 @@ def export(
         hpoctl model export everest --target M_24h
         hpoctl model export everest --target M_24h --to ~/models/everest-m24
     """
-    if target == "all":
-        raise UsageError("model export takes one target")
-    (plan,) = select_plans(study, target, preset=preset, set_=set_, data=data)
+    plan = one_plan("model export", study, target, preset=preset, set_=set_, data=data)
     out_dir = target_dir(results_root(results), plan.study, plan.target)
     dest = to or out_dir / MODEL_DIR
     card = export_model(plan, out_dir, dest, study_name)

@@ -14,12 +14,16 @@ from hpoctl.backends.registry import backend_name, get_backend
 from hpoctl.catalog import load_study
 from hpoctl.cli.output import OutputFormat
 from hpoctl.config import load_config
+from hpoctl.errors import UsageError
 from hpoctl.plan import Plan, build_plans
 from hpoctl.results.layout import default_root
 from hpoctl.spec.loader import deep_merge, parse_set_overrides
 
 StudyArg = Annotated[str, typer.Argument(help="A built-in study (see `hpoctl studies list`) or a YAML file.")]
-TargetOpt = Annotated[str, typer.Option("--target", "-t", help="A target of the study, or `all`.")]
+_TARGET_HELP = "Targets: a name, a comma list (C_24h,X_72h), a shell pattern ('M_*') or all; repeatable."
+TargetOpt = Annotated[list[str], typer.Option("--target", "-t", help=_TARGET_HELP)]
+TargetAllOpt = Annotated[list[str], typer.Option("--target", "-t", help=f"{_TARGET_HELP} Default: all.")]
+OneTargetOpt = Annotated[str, typer.Option("--target", "-t", help="One target of the study.")]
 StageOpt = Annotated[str | None, typer.Option("--stage", "-s", help="Run one stage of the protocol only.")]
 PresetOpt = Annotated[
     list[str] | None,
@@ -35,6 +39,14 @@ DataOpt = Annotated[
         "--data",
         help="The trainer's data for every selected target, replacing the spec's `data:` (a path here; on Katib, in "
         "the data volume). See `hpoctl data check` and each trainer's --help for its format.",
+    ),
+]
+MaxTrialsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-trials",
+        min=1,
+        help="Trials per target in all (limits.max_trials), shared out over the search stages; `plan` shows the split.",
     ),
 ]
 OutputOpt = Annotated[OutputFormat, typer.Option("--output", "-o", help="Output format.")]
@@ -107,7 +119,7 @@ def results_root(flag: Path | None) -> Path:
 
 def select_plans(
     study: str,
-    target: str,
+    target: str | list[str],
     *,
     stage: str | None = None,
     preset: list[str] | None = None,
@@ -121,6 +133,22 @@ def select_plans(
     if max_trials is not None:
         overrides = deep_merge(overrides, {"limits": {"max_trials": max_trials}})
     return build_plans(load_study(study), target, stage=stage, presets=preset or [], overrides=overrides, data=data)
+
+
+def one_plan(
+    command: str,
+    study: str,
+    target: str | list[str],
+    *,
+    hint: str = "",
+    **selection: Any,
+) -> Plan:
+    """The one plan of a command that acts on a single target; a selection of several is a usage error."""
+    plans = select_plans(study, target, **selection)
+    if len(plans) != 1:
+        names = ", ".join(p.target for p in plans)
+        raise UsageError(f"{command} takes one target, and --target selects {len(plans)} ({names}){hint}")
+    return plans[0]
 
 
 def chosen_backend(flag: str | None) -> Backend:

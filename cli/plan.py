@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from hpoctl.catalog import load_study
-from hpoctl.cli.options import DataOpt, OutputOpt, PresetOpt, SetOpt, StageOpt, StudyArg, TargetOpt
+from hpoctl.cli.options import (
+    DataOpt,
+    MaxTrialsOpt,
+    OutputOpt,
+    PresetOpt,
+    SetOpt,
+    StageOpt,
+    StudyArg,
+    TargetOpt,
+    select_plans,
+)
 from hpoctl.cli.output import OutputFormat, emit
-from hpoctl.plan import build_plans
-from hpoctl.spec.loader import parse_set_overrides
 
 
 def plan(
@@ -16,6 +23,7 @@ def plan(
     preset: PresetOpt = None,
     set_: SetOpt = None,
     data: DataOpt = None,
+    max_trials: MaxTrialsOpt = None,
     output: OutputOpt = OutputFormat.yaml,
 ) -> None:
     """Print the resolved plan for a target (or `all`): parameters, objectives, algorithm, stages.
@@ -24,15 +32,9 @@ def plan(
         hpoctl plan everest --target M_24h
         hpoctl plan everest --target M_24h --preset quick --stage refinement -o json
         hpoctl plan csi --target default --set algorithm.name=random
+        hpoctl plan everest --target 'M_*' --max-trials 166 -o table
     """
-    plans = build_plans(
-        load_study(study),
-        target,
-        stage=stage,
-        presets=preset or [],
-        overrides=parse_set_overrides(set_ or []),
-        data=data,
-    )
+    plans = select_plans(study, target, stage=stage, preset=preset, set_=set_, max_trials=max_trials, data=data)
     data = [p.to_data() for p in plans]
     if output is OutputFormat.table:
         rows = [

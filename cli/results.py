@@ -19,27 +19,28 @@ from hpoctl.cli.options import (
     SetOpt,
     StudyArg,
     StudyNameOpt,
+    TargetAllOpt,
+    TargetOpt,
     backend_options,
     chosen_backend,
+    one_plan,
     results_root,
     select_plans,
 )
 from hpoctl.cli.output import OutputFormat, emit, format_cell, note
-from hpoctl.errors import UsageError
 from hpoctl.results.layout import target_dir
 
 app = typer.Typer(
     help="Best parameters, Pareto picks and cross-target comparisons of finished studies.", no_args_is_help=True
 )
 
-TargetOpt = Annotated[str, typer.Option("--target", "-t", help="The target whose results to show.")]
 TopOpt = Annotated[int, typer.Option("--top", "-n", min=0, help="How many of the top trials to list.")]
 
 
 @app.command("pull")
 def pull(
     study: StudyArg,
-    target: Annotated[str, typer.Option("--target", "-t", help="A target of the study, or `all`.")] = "all",
+    target: TargetAllOpt = ["all"],  # noqa: B006 - Typer reads the default, nothing mutates it
     backend: BackendOpt = None,
     preset: PresetOpt = None,
     set_: SetOpt = None,
@@ -93,9 +94,7 @@ def show(
     from hpoctl.results.reader import load_results
     from hpoctl.results.refresh import refresh_from_study
 
-    if target == "all":
-        raise UsageError("results show takes one target; `hpoctl results compare` shows them all")
-    (plan,) = select_plans(study, target)
+    plan = one_plan("results show", study, target, hint="; `hpoctl results compare` shows them all")
     out_dir = target_dir(results_root(results), plan.study, plan.target)
     if refresh_from_study(plan, out_dir):
         note(f"{plan.study}/{plan.target}: summary files were missing or behind study.db; rewritten from it")

@@ -16,11 +16,10 @@ from hpoctl.cli.options import (
     StudyArg,
     StudyNameOpt,
     TargetOpt,
+    one_plan,
     results_root,
-    select_plans,
 )
 from hpoctl.cli.output import OutputFormat, emit
-from hpoctl.errors import UsageError
 from hpoctl.results.layout import target_dir
 from hpoctl.train_best import train_best as run_train_best
 
@@ -46,9 +45,7 @@ def train_best(
         hpoctl train-best csi --target default -o json
         hpoctl train-best mlp --target default --study-name mlp.default.lr-sweep
     """
-    if target == "all":
-        raise UsageError("train-best takes one target")
-    (plan,) = select_plans(study, target, preset=preset, set_=set_, data=data)
+    plan = one_plan("train-best", study, target, preset=preset, set_=set_, data=data)
     out_dir = target_dir(results_root(results), plan.study, plan.target)
     summary = run_train_best(
         plan,

@@ -5,16 +5,17 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from hpoctl.catalog import LoadedStudy
-from hpoctl.errors import UnknownNameError
+from hpoctl.errors import UnknownNameError, UsageError
 from hpoctl.spec.algorithms import Algorithm, EarlyStopping, default_population_size
 from hpoctl.spec.loader import apply_presets
 from hpoctl.spec.objectives import Objective
@@ -154,23 +155,65 @@ def encode_value(value: Any) -> str:
     return str(value)
 
 
-def select_targets(spec: StudySpec, target: str) -> list[str]:
-    if target == ALL_TARGETS:
-        return list(spec.targets)
-    if target not in spec.targets:
-        raise UnknownNameError("target", target, [*spec.targets, ALL_TARGETS], where=f"study {spec.name!r}")
-    return [target]
+def select_targets(spec: StudySpec, selection: str | Sequence[str]) -> list[str]:
+    """The targets a selection names, in the spec's order: `all`, names, comma lists (`C_24h,X_72h`) and shell-style
+    patterns (`M_*`, `?_24h`), given once or several times. A name or pattern that selects nothing is an error."""
+    words = [w.strip() for part in ([selection] if isinstance(selection, str) else selection) for w in part.split(",")]
+    if not any(words):
+        raise UsageError(f"--target is empty; give a target of study {spec.name!r}, a pattern such as 'M_*', or all")
+    chosen: set[str] = set()
+    for word in filter(None, words):
+        if word == ALL_TARGETS:
+            chosen.update(spec.targets)
+        elif any(c in word for c in "*?["):
+            matched = fnmatch.filter(spec.targets, word)
+            if not matched:
+                raise UsageError(
+                    f"--target {word!r} matches no target of study {spec.name!r}; targets: {', '.join(spec.targets)}"
+                )
+            chosen.update(matched)
+        elif word in spec.targets:
+            chosen.add(word)
+        else:
+            raise UnknownNameError("target", word, [*spec.targets, ALL_TARGETS], where=f"study {spec.name!r}")
+    return [name for name in spec.targets if name in chosen]
+
+
+def share_budget(planned: Sequence[int], units: Sequence[int], total: int | None) -> list[int]:
+    """`total` trials shared out over stages planned for `planned` trials each, in multiples of each stage's unit
+    (a top-k stage's repeats): one unit each, the rest in proportion to what each stage planned beyond that, what
+    rounding leaves over to the first stages in protocol order; the planned counts when they fit."""
+    if total is None or total >= sum(planned):
+        return list(planned)
+    if total <= sum(units):  # the spec's validation refuses fewer
+        return list(units)
+    shares = list(units)
+    spare = [n - unit for n, unit in zip(planned, units, strict=True)]
+    rest = total - sum(shares)
+    for index, unit in enumerate(units):
+        shares[index] += rest * spare[index] // max(1, sum(spare)) // unit * unit
+    for index, unit in enumerate(units):
+        room = min(planned[index] - shares[index], total - sum(shares))
+        shares[index] += max(0, room // unit * unit)
+    return shares
+
+
+def stage_units(spec: StudySpec) -> list[int]:
+    """Trials a stage runs at the least: one for a search stage, its repeats for a top-k stage."""
+    return [s.repeat_count if s.mode == "top-k" else 1 for s in spec.protocol]
 
 
 def resolve_stages(spec: StudySpec, stage: str | None) -> list[StagePlan]:
     plans = []
-    cap = spec.limits.max_trials
+    budget = share_budget([s.trial_count for s in spec.protocol], stage_units(spec), spec.limits.max_trials)
+    searched = 0
     for index, s in enumerate(spec.protocol):
-        if s.mode == "top-k":
-            top_k = s.top_k if cap is None else min(s.top_k, cap)
-            trials = top_k * s.repeat_count  # type: ignore[operator]
+        if s.mode == "top-k":  # at most the configurations searched before it
+            top_k = max(1, min(budget[index] // s.repeat_count, searched or budget[index]))
+            trials = top_k * s.repeat_count
         else:
-            trials = s.trial_count if cap is None else min(s.trial_count, cap)
+            trials = budget[index]
+            searched += trials
         plans.append(
             StagePlan(
                 name=s.name,
@@ -205,7 +248,7 @@ def resolved_algorithm(spec: StudySpec) -> Algorithm:
 
 def build_plans(
     study: LoadedStudy,
-    target: str,
+    target: str | Sequence[str],
     *,
     stage: str | None = None,
     presets: Iterable[str] = (),

@@ -25,6 +25,7 @@ DROPPED_LINES = "stdout_lines_dropped"  # stdout lines over the supervisor's lin
 DUPLICATE_REPLACED = "duplicate_replaced"  # True: the sampler proposed a taken configuration; a fresh one ran
 
 STUDY_ATTR_PLAN = "hpoctl_plan"  # study user attr: the resolved plan (JSON-able dict)
+STUDY_ATTR_PROVENANCE = "hpoctl_provenance"  # study user attr: what produced the study (results.provenance)
 
 
 def optuna_study_name(study: str, target: str) -> str:

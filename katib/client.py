@@ -9,6 +9,7 @@ tests pass an in-process fake; otherwise they come from the kubeconfig (`--kubec
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from kubernetes.config.config_exception import ConfigException
 
 from hpoctl.errors import BackendError
 from hpoctl.katib import names
+
+log = logging.getLogger("hpoctl.katib")
 
 T = TypeVar("T")
 REQUEST_TIMEOUT = 30
@@ -97,6 +100,7 @@ class KatibApi:
 
     def _call(self, verb: str, kind: str, namespace: str, name: str | None, call: Callable[[], T]) -> T:
         what = f"{kind} {namespace}/{name}" if name else f"{kind}s in namespace {namespace}"
+        log.info("kubernetes: %s %s", verb, what)
         try:
             return call()
         except ApiException as e:

@@ -333,7 +333,7 @@ def build_study(
             kept = [t for t in trials if t.state.is_finished() and t.user_attrs.get(rec.KATIB_TRIAL) not in present]
             optuna.delete_study(study_name=name, storage=storage)
     study = optuna.create_study(study_name=name, storage=storage, directions=plan.directions)
-    study.set_user_attr(rec.STUDY_ATTR_PLAN, plan.to_data())
+    layout.record_provenance(study, plan)
     for trial in frozen_trials(plan, pulled, include_running=include_running, kept=kept, old_names=old_names):
         study.add_trial(trial)
     return study

@@ -9,8 +9,17 @@ from typing import Annotated
 
 import typer
 
-from hpoctl.cli.options import DataOpt, PresetOpt, ResultsOpt, SetOpt, StudyArg, results_root, select_plans
-from hpoctl.errors import HpoctlError, UsageError
+from hpoctl.cli.options import (
+    DataOpt,
+    OneTargetOpt,
+    PresetOpt,
+    ResultsOpt,
+    SetOpt,
+    StudyArg,
+    one_plan,
+    results_root,
+)
+from hpoctl.errors import HpoctlError
 from hpoctl.slurm.render import INTERRUPTED_EXIT
 
 
@@ -18,9 +27,6 @@ class WorkerStopped(HpoctlError):
     """A worker stopped by SIGTERM before its stage was done: exit 75, on which the job script requeues the task."""
 
     exit_code = INTERRUPTED_EXIT
-
-
-OneTargetOpt = Annotated[str, typer.Option("--target", "-t", help="One target of the study.")]
 
 
 class Stream(str, Enum):
@@ -66,9 +72,15 @@ def worker(
     """
     from hpoctl.slurm.worker import run_worker
 
-    if target == "all":
-        raise UsageError("a worker runs one target; `hpoctl launch --backend slurm --target all` starts them all")
-    (plan,) = select_plans(study, target, preset=preset, set_=set_, data=data)
+    plan = one_plan(
+        "a worker",
+        study,
+        target,
+        hint="; `hpoctl launch --backend slurm --target all` starts them all",
+        preset=preset,
+        set_=set_,
+        data=data,
+    )
     code = run_worker(
         plan,
         plan.stage(stage).name,
@@ -112,9 +124,7 @@ def logs(
     """
     from hpoctl.slurm.backend import task_log_paths
 
-    if target == "all":
-        raise UsageError("logs takes one target")
-    (plan,) = select_plans(study, target, preset=preset, set_=set_)
+    plan = one_plan("logs", study, target, preset=preset, set_=set_)
     if stage is not None:
         plan.stage(stage)
     for job, number, out, err in task_log_paths(results_root(results), plan, task=task, stage=stage):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
@@ -11,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hpoctl.errors import BackendError
+
+log = logging.getLogger("hpoctl.slurm")
 
 TIMEOUT_S = 60
 ACTIVE_STATES = frozenset(
@@ -63,6 +67,7 @@ def require(command: str) -> str:
 
 def _run(argv: Sequence[str], what: str) -> subprocess.CompletedProcess[str]:
     require(argv[0])
+    log.info("slurm: %s", shlex.join(argv))
     try:
         return subprocess.run(list(argv), capture_output=True, text=True, timeout=TIMEOUT_S, env=os.environ.copy())
     except subprocess.TimeoutExpired as e:

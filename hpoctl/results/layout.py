@@ -203,8 +203,16 @@ def create_study(
     )
     check_plan(study, plan, storage)
     if record_plan or rec.STUDY_ATTR_PLAN not in study.user_attrs:
-        study.set_user_attr(rec.STUDY_ATTR_PLAN, plan.to_data())
+        record_provenance(study, plan)
     return study
+
+
+def record_provenance(study: optuna.Study, plan: Plan) -> None:
+    """The plan a study runs and what produced it (`provenance.study_provenance`), as study user attributes."""
+    from hpoctl.results.provenance import study_provenance
+
+    study.set_user_attr(rec.STUDY_ATTR_PLAN, plan.to_data())
+    study.set_user_attr(rec.STUDY_ATTR_PROVENANCE, study_provenance(plan))
 
 
 def check_plan(study: optuna.Study, plan: Plan, storage: str | Path) -> None:

@@ -3,6 +3,11 @@ Deliberately no environment variables, so no secret ends up in a results folder.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
 import os
 import platform
 import socket
@@ -10,9 +15,11 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from hpoctl.plan import Plan
+from hpoctl.spec.study import Trainer
 
 
 def collect_provenance(
@@ -29,10 +36,52 @@ def collect_provenance(
         "seeds": seeds,
         "versions": package_versions(),
         "git": git_revision(os.getcwd()),
-        "hostname": socket.gethostname(),
+        **study_provenance(plan),
         "platform": platform.platform(),
         "python_executable": sys.executable,
     }
+
+
+def study_provenance(plan: Plan) -> dict[str, Any]:
+    """What a study records about what produced it (user attribute `provenance`, and in provenance.json): hpoctl's
+    version, the trainer's code (module or command, its package version and git commit, the image and its digest
+    when the reference pins one), the SHA-256 of the resolved plan, and the host and accelerator that wrote it."""
+    return {
+        "hpoctl": _version("hpoctl"),
+        "trainer": trainer_code(plan.trainer),
+        "spec_sha256": hashlib.sha256(json.dumps(plan.to_data(), sort_keys=True).encode()).hexdigest(),
+        "hostname": socket.gethostname(),
+        "accelerator": accelerator(),
+    }
+
+
+def trainer_code(trainer: Trainer) -> dict[str, Any]:
+    """The trainer's source as this machine has it: a module's distribution version and the git commit of the
+    folder it is imported from; a command's script's git commit. No module is imported to find them."""
+    digest = trainer.image.partition("@")[2] or None
+    code: dict[str, Any] = {"image": trainer.image, "image_digest": digest}
+    if trainer.module:
+        top = trainer.module.split(".")[0]
+        found = importlib.util.find_spec(top)
+        folder = Path(found.origin).parent if found and found.origin else None
+        dists = importlib.metadata.packages_distributions().get(top, [])
+        code.update(module=trainer.module, version=_version(dists[0]) if dists else None)
+    else:
+        script = next((Path(w) for w in (trainer.command or [])[1:] if Path(w).is_file()), None)
+        folder = script.resolve().parent if script else None
+        code.update(command=list(trainer.command or []), version=None)
+    code["git"] = git_revision(str(folder)) if folder and folder.is_dir() else None
+    return code
+
+
+def accelerator() -> str:
+    """The NVIDIA GPUs this machine's driver lists (models, from /proc; no CUDA call), else `cpu`."""
+    models = []
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        with contextlib.suppress(OSError):
+            line = next((ln for ln in info.read_text().splitlines() if ln.startswith("Model:")), "")
+            models.append(line.partition(":")[2].strip() or "NVIDIA GPU")
+    return ", ".join(models) if models else "cpu"
 
 
 def package_versions() -> dict[str, str | None]:

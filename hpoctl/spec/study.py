@@ -198,7 +198,11 @@ DEFAULT_PARALLELISM = 4
 
 class Limits(_Strict):
     max_trials: StrictInt | None = Field(
-        default=None, ge=1, le=MAX_STAGE_TRIALS, description="Caps each stage's trials."
+        default=None,
+        ge=1,
+        le=MAX_STAGE_TRIALS,
+        description="Trials per target in all stages (seed 000's --max-trials), shared out over them in proportion "
+        "to their planned trials (a top-k stage's in whole repeats), what rounding leaves to the first stages.",
     )
     timeout: Duration | None = Field(default=None, description="Wall time per target.")
     trial_timeout: Duration | None = None
@@ -282,6 +286,12 @@ def semantic_problems(spec: StudySpec) -> list[str]:
                     problems.append(f"{prefix}.{pname}: grid search needs a step on float parameters")
     problems += _objective_problems(spec)
     problems += _protocol_problems(spec.protocol)
+    least = sum(s.repeat_count if s.mode == "top-k" else 1 for s in spec.protocol)
+    if spec.limits.max_trials is not None and spec.limits.max_trials < least:
+        problems.append(
+            f"limits.max_trials: {spec.limits.max_trials} trials in all is fewer than the stages need, {least} (one "
+            "per search stage, a top-k stage's repeats)"
+        )
     return problems
 
 

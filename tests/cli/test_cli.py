@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 
@@ -84,3 +85,84 @@ def test_usage_errors_exit_2_with_one_line(cli):
 def test_studies_show_table(cli):
     result = cli("studies", "show", "csi", "-o", "table")
     assert result.code == 0 and "weight_decay" in result.out
+
+
+@pytest.mark.parametrize(
+    ("targets", "expected"),
+    [
+        (["M_*"], ["M_24h", "M_48h", "M_72h"]),
+        (["C_24h,X_72h"], ["C_24h", "X_72h"]),
+        (["X_72h", "C_24h"], ["C_24h", "X_72h"]),  # repeatable, in the spec's order
+        (["?_48h", "M_48h"], ["C_48h", "M_48h", "X_48h"]),  # once each
+        (["all"], ["C_24h", "C_48h", "C_72h", "M_24h", "M_48h", "M_72h", "X_24h", "X_48h", "X_72h"]),
+    ],
+)
+def test_targets_are_selected_by_names_lists_and_patterns(cli, targets, expected):
+    args = [word for target in targets for word in ("--target", target)]
+    done = cli("plan", "everest", *args, "-o", "json")
+    assert done.code == 0, done.err
+    assert [plan["target"] for plan in json.loads(done.out)] == expected
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragment"),
+    [
+        (["plan", "everest", "-t", "Q_*"], 2, "--target 'Q_*' matches no target of study 'everest'"),
+        (["plan", "everest", "-t", ","], 2, "--target is empty"),
+        (["plan", "everest", "-t", "M_24h,M_25h"], 1, "unknown target 'M_25h'"),
+        (["train-best", "everest", "-t", "M_*"], 2, "train-best takes one target, and --target selects 3"),
+        (["results", "show", "everest", "-t", "all"], 2, "`hpoctl results compare` shows them all"),
+    ],
+)
+def test_a_target_selection_that_does_not_fit_is_one_line(cli, args, code, fragment):
+    done = cli(*args)
+    assert done.code == code and fragment in done.err and done.err.count("\n") == 1, done.err
+
+
+@pytest.mark.parametrize(
+    ("total", "expected"),
+    [
+        (None, [120, 40, 18]),
+        (178, [120, 40, 18]),
+        (166, [114, 37, 15]),  # seed 000's --max-trials 166: the whole budget of the target, every stage in it
+        (20, [13, 4, 3]),
+        (5, [1, 1, 3]),  # the least the protocol runs: a trial per search stage, the confirmation's 3 seeds
+    ],
+)
+def test_max_trials_is_the_targets_total_shared_over_its_stages(cli, total, expected):
+    args = ["--max-trials", str(total)] if total else []
+    done = cli("plan", "everest", "-t", "M_24h", *args, "-o", "json")
+    assert done.code == 0, done.err
+    stages = json.loads(done.out)["stages"]
+    assert [s["trials"] for s in stages] == expected and sum(expected) <= (total or sum(expected))
+    assert stages[-1]["trials"] % stages[-1]["repeats"] == 0
+
+
+def test_a_total_below_what_the_stages_need_is_one_line(cli):
+    done = cli("plan", "everest", "-t", "M_24h", "--max-trials", "4")
+    assert done.code == 1 and done.err.count("\n") == 1
+    assert "limits.max_trials: 4 trials in all is fewer than the stages need, 5" in done.err
+
+
+def test_debug_after_the_command_shows_the_traceback_and_without_it_one_line():
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "hpoctl", "plan", "everest", "-t", "M_25h"]
+    plain = subprocess.run(argv, capture_output=True, text=True)
+    debug = subprocess.run([*argv, "--debug"], capture_output=True, text=True)
+    assert plain.returncode == 1 and plain.stderr.count("\n") == 1 and "Traceback" not in plain.stderr
+    assert "Traceback" in debug.stderr and "UnknownNameError" in debug.stderr
+
+
+def test_verbose_says_what_runs(tmp_path, cli):
+    from tests.local.conftest import toy_spec
+
+    spec = tmp_path / "toy.yaml"
+    spec.write_text(yaml.safe_dump(toy_spec(protocol=[{"name": "explore", "trials": 2, "epochs": 1}])))
+    done = cli("launch", str(spec), "-t", "small", "--results", str(tmp_path / "r"), "-v")
+    assert done.code == 0, done.err
+    lines = [line for line in done.err.splitlines() if line.startswith("trial ") and "(logs in " in line]
+    assert len(lines) == 2 and "toy_trainer.py --target small --epochs 1" in lines[0]
+    quiet = cli("launch", str(spec), "-t", "small", "--results", str(tmp_path / "q"))
+    assert "(logs in " not in quiet.err

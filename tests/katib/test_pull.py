@@ -195,6 +195,7 @@ def test_pull_gives_the_same_files_as_writing_the_trials_directly(fake_api, tmp_
     provenance = json.loads((pulled / "provenance.json").read_text())
     assert provenance["backend"] == "katib" and provenance["katib"]["experiments"] == [name]
     stored = optuna.load_study(study_name="forecast.NHITS_Q@heat", storage=sqlite_url(pulled))
+    assert stored.user_attrs[rec.STUDY_ATTR_PROVENANCE]["spec_sha256"] == provenance["spec_sha256"]
     assert [t.user_attrs[rec.KATIB_TRIAL][-2:] for t in stored.trials] == [
         "t1",
         "t2",

@@ -44,6 +44,10 @@ def test_launch_runs_every_stage_and_writes_results(write_spec, tmp_path, cli):
         assert t.params == study.trials[t.user_attrs[rec.SOURCE_TRIAL]].params
         assert t.user_attrs[rec.EPOCHS] == 5
     out = results / "toy" / "small"
+    provenance = study.user_attrs[rec.STUDY_ATTR_PROVENANCE]
+    assert provenance["trainer"]["command"][1].endswith("toy_trainer.py") and provenance["spec_sha256"]
+    recorded = json.loads((results / "toy" / "small" / "provenance.json").read_text())
+    assert {k: recorded[k] for k in provenance} == provenance, "provenance.json and the study agree"
     for name in ("best_params.json", "trials.csv", "top_trials.csv", "report.md", "spec.yaml", "provenance.json"):
         assert (out / name).is_file(), name
     assert json.loads((out / "best_params.json").read_text())["best_trial_number"] in {t.number for t in confirm}
@@ -66,9 +70,10 @@ def test_max_trials_and_one_stage(write_spec, tmp_path, cli):
     result = cli("launch", spec, "-t", "small", "--results", str(results), "--stage", "confirm")
     assert result.code == 1 and "run 'refine' first" in result.err
     assert (
-        cli("launch", spec, "-t", "small", "--results", str(results), "--stage", "explore", "--max-trials", "2").code
+        cli("launch", spec, "-t", "small", "--results", str(results), "--stage", "explore", "--max-trials", "6").code
         == 0
     )
+    # 6 in all for 6 + 3 + 2x3 planned: a unit each (1, 1, 3 repeats), the one left over to the first stage
     assert _by_stage(_study(results)) == {"explore": 2}
     # with no refinement run, the top-k stage falls back to the stages before it
     assert cli("launch", spec, "-t", "small", "--results", str(results), "--stage", "confirm").code == 0

@@ -45,3 +45,35 @@ def test_iso_utc_of_a_local_time():
     assert iso_utc(None) is None
     local = datetime(2025, 1, 16, 12, 0).astimezone()  # aware, in the machine's zone
     assert iso_utc(local) == local.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_study_provenance_names_the_trainers_code_and_the_spec(tmp_path):
+    from hpoctl.results.provenance import study_provenance
+
+    plan = forecast_plan()
+    data = study_provenance(plan)
+    assert data["trainer"]["module"] == plan.trainer.module and data["trainer"]["version"] == data["hpoctl"]
+    assert data["trainer"]["git"] is None or len(data["trainer"]["git"]["commit"]) == 40
+    assert data["accelerator"] == "cpu" and data["hostname"]
+    assert data == study_provenance(plan), "the same plan hashes the same"
+    other = plan.model_copy(update={"seed": plan.seed + 1})
+    assert study_provenance(other)["spec_sha256"] != data["spec_sha256"]
+    pinned = plan.model_copy(
+        update={"trainer": plan.trainer.model_copy(update={"image": "ghcr.io/x/t@sha256:" + "ab" * 32})}
+    )
+    assert study_provenance(pinned)["trainer"]["image_digest"] == "sha256:" + "ab" * 32
+
+
+def test_a_command_trainers_script_is_found_in_its_repository(tmp_path):
+    from hpoctl.results.provenance import trainer_code
+    from hpoctl.spec.study import Trainer
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    script = tmp_path / "train.py"
+    script.write_text("print('epoch=1 loss=1')\n")
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    subprocess.run(["git", "-C", str(tmp_path), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "commit", "-qm", "x"], check=True, env={**env, "PATH": "/usr/bin:/bin"})
+    code = trainer_code(Trainer(command=[sys.executable, str(script)]))
+    head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    assert code["git"] == {"commit": head.strip(), "dirty": False} and code["command"][1] == str(script)

@@ -122,6 +122,9 @@ def test_three_workers_share_one_study_of_twelve_trials(env, write_study, tmp_pa
     assert best["counts"]["complete"] == 12, "the last worker wrote the final results"
     for name in ("trials.csv", "top_trials.csv", "report.md", "provenance.json", "spec.yaml"):
         assert (out / name).is_file(), name
+    recorded = study.user_attrs[rec.STUDY_ATTR_PROVENANCE]
+    assert recorded["trainer"]["command"][1].endswith("toy_trainer.py")
+    assert json.loads((out / "provenance.json").read_text())["spec_sha256"] == recorded["spec_sha256"]
 
     (row,) = json.loads(cli("status", path, "-b", "slurm", "--results", str(results), "-o", "json").out)
     assert (row["state"], row["trials_done"], row["failed"]) == ("done", 12, 0) and row["best"] is not None
