@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from hpoctl.cli.options import DataOpt, OutputOpt, PresetOpt, SetOpt, StudyArg, TargetOpt, select_plans
+from hpoctl.cli.options import DataOpt, OutputOpt, PresetOpt, SetOpt, StudyArg, TargetOpt
 from hpoctl.cli.output import OutputFormat, emit
 from hpoctl.data_check import DataProblems, check_plan_data
 from hpoctl.errors import HpoctlError
+from hpoctl.plan import select_plans
 from hpoctl.trainer_contract import CHECK_DATA_FLAG
 
 app = typer.Typer(help="Check a team's own data before tuning on it.", no_args_is_help=True)

@@ -33,11 +33,11 @@ from hpoctl.cli.options import (
     TargetOpt,
     backend_options,
     chosen_backend,
-    select_plans,
 )
 from hpoctl.cli.output import OutputFormat, emit, note
 from hpoctl.data_check import require_usable_data
 from hpoctl.errors import UsageError
+from hpoctl.plan import select_plans
 from hpoctl.spec.durations import parse_duration
 
 

@@ -17,12 +17,12 @@ from hpoctl.cli.options import (
     StudyArg,
     StudyNameOpt,
     TargetOpt,
-    one_plan,
     results_root,
 )
 from hpoctl.cli.output import OutputFormat, emit
 from hpoctl.errors import HpoctlError
 from hpoctl.models import evaluate_model, export_model
+from hpoctl.plan import one_plan
 from hpoctl.results.layout import MODEL_DIR, target_dir
 
 app = typer.Typer(help="Trained models: export the best one, score a saved one.", no_args_is_help=True)

@@ -11,13 +11,9 @@ import typer
 
 from hpoctl.backends import Backend, Options
 from hpoctl.backends.registry import backend_name, get_backend
-from hpoctl.catalog import load_study
 from hpoctl.cli.output import OutputFormat
 from hpoctl.config import load_config
-from hpoctl.errors import UsageError
-from hpoctl.plan import Plan, build_plans
 from hpoctl.results.layout import default_root
-from hpoctl.spec.loader import deep_merge, parse_set_overrides
 
 StudyArg = Annotated[str, typer.Argument(help="A built-in study (see `hpoctl studies list`) or a YAML file.")]
 _TARGET_HELP = "Targets: a name, a comma list (C_24h,X_72h), a shell pattern ('M_*') or all; repeatable."
@@ -115,40 +111,6 @@ AlgorithmOpt = Annotated[
 
 def results_root(flag: Path | None) -> Path:
     return flag or default_root()
-
-
-def select_plans(
-    study: str,
-    target: str | list[str],
-    *,
-    stage: str | None = None,
-    preset: list[str] | None = None,
-    set_: list[str] | None = None,
-    max_trials: int | None = None,
-    data: str | None = None,
-) -> list[Plan]:
-    """The plans a command acts on: every command that takes a study selects them the same way (target, stage,
-    presets, --set overrides), so `status` after `launch --preset quick` judges the quick run by its own budget."""
-    overrides = parse_set_overrides(set_ or [])
-    if max_trials is not None:
-        overrides = deep_merge(overrides, {"limits": {"max_trials": max_trials}})
-    return build_plans(load_study(study), target, stage=stage, presets=preset or [], overrides=overrides, data=data)
-
-
-def one_plan(
-    command: str,
-    study: str,
-    target: str | list[str],
-    *,
-    hint: str = "",
-    **selection: Any,
-) -> Plan:
-    """The one plan of a command that acts on a single target; a selection of several is a usage error."""
-    plans = select_plans(study, target, **selection)
-    if len(plans) != 1:
-        names = ", ".join(p.target for p in plans)
-        raise UsageError(f"{command} takes one target, and --target selects {len(plans)} ({names}){hint}")
-    return plans[0]
 
 
 def chosen_backend(flag: str | None) -> Backend:

@@ -11,9 +11,9 @@ from hpoctl.cli.options import (
     StageOpt,
     StudyArg,
     TargetOpt,
-    select_plans,
 )
 from hpoctl.cli.output import OutputFormat, emit
+from hpoctl.plan import select_plans
 
 
 def plan(

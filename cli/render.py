@@ -25,9 +25,9 @@ from hpoctl.cli.options import (
     TargetOpt,
     backend_options,
     chosen_backend,
-    select_plans,
 )
 from hpoctl.cli.output import note
+from hpoctl.plan import select_plans
 
 
 class ManifestFormat(str, Enum):

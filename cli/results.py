@@ -23,11 +23,10 @@ from hpoctl.cli.options import (
     TargetOpt,
     backend_options,
     chosen_backend,
-    one_plan,
     results_root,
-    select_plans,
 )
 from hpoctl.cli.output import OutputFormat, emit, format_cell, note
+from hpoctl.plan import one_plan, select_plans
 from hpoctl.results.layout import target_dir
 
 app = typer.Typer(

@@ -16,10 +16,10 @@ from hpoctl.cli.options import (
     StudyArg,
     StudyNameOpt,
     TargetOpt,
-    one_plan,
     results_root,
 )
 from hpoctl.cli.output import OutputFormat, emit
+from hpoctl.plan import one_plan
 from hpoctl.results.layout import target_dir
 from hpoctl.train_best import train_best as run_train_best
 

@@ -77,7 +77,7 @@ class StudyResults:
         import pandas
 
         path = self.folder / layout.TRIALS_CSV
-        self._read  # noqa: B018 - refreshes trials.csv from the study first
+        _ = self._read  # the study first: a trials.csv behind it is rewritten
         try:
             return pandas.read_csv(path)
         except (OSError, pandas.errors.ParserError, csv.Error) as e:
@@ -107,8 +107,8 @@ def load(
 ) -> StudyResults:
     """The results of `study` (a built-in study, a spec file, or a target's results folder) for `target`; `preset`
     and `overrides` (`--set` values, `"limits.max_trials=20"`) select the plan as on the command line."""
-    from hpoctl.cli.options import one_plan, results_root
-    from hpoctl.results.layout import target_dir
+    from hpoctl.plan import one_plan
+    from hpoctl.results.layout import default_root, target_dir
 
     folder = Path(study)
     if target is None:
@@ -119,7 +119,7 @@ def load(
         plan = Plan.model_validate(load_yaml_file(folder / layout.SPEC))
         return StudyResults(folder, plan)
     plan = one_plan("hpoctl.load", str(study), target, preset=preset, set_=overrides)
-    root = results_root(Path(results) if results is not None else None)
+    root = Path(results) if results is not None else default_root()
     return StudyResults(target_dir(root, plan.study, plan.target), plan)
 
 
@@ -140,7 +140,6 @@ def optimize(
     (`--set` values) and `n_jobs` (threads side by side) as for `hpoctl launch`."""
     from hpoctl.backends.local import LocalBackend, LocalOptions
     from hpoctl.catalog import LoadedStudy, load_study
-    from hpoctl.cli.options import results_root
     from hpoctl.plan import build_plans
     from hpoctl.spec.loader import parse_set_overrides, validate_spec
 
@@ -163,7 +162,7 @@ def optimize(
     if len(plans) != 1:
         names = ", ".join(p.target for p in plans)
         raise UsageError(f"optimize runs one target; the study has {len(plans)} ({names}): give target=")
-    root = results_root(Path(results) if results is not None else None)
+    root = Path(results) if results is not None else layout.default_root()
     LocalBackend().launch(plans, LocalOptions(results_dir=root, n_jobs=n_jobs, objective=objective))
     return StudyResults(layout.target_dir(root, plans[0].study, plans[0].target), plans[0])
 

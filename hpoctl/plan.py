@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from hpoctl.catalog import LoadedStudy
+from hpoctl.catalog import LoadedStudy, load_study
 from hpoctl.errors import UnknownNameError, UsageError
 from hpoctl.spec.algorithms import Algorithm, EarlyStopping, default_population_size
-from hpoctl.spec.loader import apply_presets
+from hpoctl.spec.loader import apply_presets, deep_merge, parse_set_overrides
 from hpoctl.spec.objectives import Objective
 from hpoctl.spec.study import Limits, Resources, SearchSpace, StudySpec, Trainer
 from hpoctl.spec.tracking import Tracking
@@ -296,3 +296,38 @@ def build_plans(
         )
         for name in select_targets(spec, target)
     ]
+
+
+def select_plans(
+    study: str,
+    target: str | list[str],
+    *,
+    stage: str | None = None,
+    preset: list[str] | None = None,
+    set_: list[str] | None = None,
+    max_trials: int | None = None,
+    data: str | None = None,
+) -> list[Plan]:
+    """The plans a command (or `hpoctl.load`) acts on: every command that takes a study selects them the same way
+    (target, stage, presets, --set overrides), so `status` after `launch --preset quick` judges the quick run by
+    its own budget."""
+    overrides = parse_set_overrides(set_ or [])
+    if max_trials is not None:
+        overrides = deep_merge(overrides, {"limits": {"max_trials": max_trials}})
+    return build_plans(load_study(study), target, stage=stage, presets=preset or [], overrides=overrides, data=data)
+
+
+def one_plan(
+    command: str,
+    study: str,
+    target: str | list[str],
+    *,
+    hint: str = "",
+    **selection: Any,
+) -> Plan:
+    """The one plan of a command that acts on a single target; a selection of several is a usage error."""
+    plans = select_plans(study, target, **selection)
+    if len(plans) != 1:
+        names = ", ".join(p.target for p in plans)
+        raise UsageError(f"{command} takes one target, and --target selects {len(plans)} ({names}){hint}")
+    return plans[0]

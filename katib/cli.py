@@ -21,9 +21,9 @@ from hpoctl.cli.options import (
     StudyArg,
     TargetOpt,
     backend_options,
-    select_plans,
 )
 from hpoctl.cli.output import note
+from hpoctl.plan import select_plans
 
 app = typer.Typer(
     name="katib",

@@ -16,10 +16,10 @@ from hpoctl.cli.options import (
     ResultsOpt,
     SetOpt,
     StudyArg,
-    one_plan,
     results_root,
 )
 from hpoctl.errors import HpoctlError
+from hpoctl.plan import one_plan
 from hpoctl.slurm.render import INTERRUPTED_EXIT
 
 

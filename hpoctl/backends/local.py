@@ -118,6 +118,7 @@ class LocalBackend(Backend):
     def _launch_target(self, plan: Plan, options: LocalOptions, launched: Launched) -> None:
         out_dir = layout.target_dir(options.results_dir, plan.study, plan.target)
         out_dir.mkdir(parents=True, exist_ok=True)
+        layout.require_writable(out_dir)
         started_at = dt.datetime.now(dt.timezone.utc)
         timeout = options.timeout or plan.limits.timeout
         deadline = time.time() + timeout if timeout else None

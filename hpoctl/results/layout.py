@@ -15,6 +15,7 @@ Optuna is imported inside the functions that need it, so `hpoctl --help` stays f
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import warnings
@@ -90,16 +91,40 @@ def open_sqlite(out_dir: Path) -> optuna.storages.RDBStorage:
 
     from sqlalchemy.exc import SQLAlchemyError
 
+    read_only = not writable(out_dir)
+    url = sqlite_url(out_dir)
+    if read_only:  # WAL needs to write its -shm file beside the database; a finished study has no -wal to read
+        url = f"sqlite:///file:{(Path(out_dir) / SQLITE_FILE).resolve()}?mode=ro&immutable=1&uri=true"
     try:
-        storage = optuna.storages.RDBStorage(sqlite_url(out_dir), engine_kwargs={"connect_args": {"timeout": 60}})
+        storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
     except SQLAlchemyError as e:
         why = " ".join(str(getattr(e, "orig", None) or e).split())[:200]
         raise ResultsError(
             f"{Path(out_dir) / SQLITE_FILE}: not a readable Optuna database ({why}); {restore_hint(out_dir)}"
         ) from e
-    event.listen(storage.engine, "connect", _sqlite_pragmas)
-    storage.engine.dispose()  # connections opened before the listener reconnect with the pragmas
+    if not read_only:
+        event.listen(storage.engine, "connect", _sqlite_pragmas)
+        storage.engine.dispose()  # connections opened before the listener reconnect with the pragmas
     return storage
+
+
+def writable(folder: Path) -> bool:
+    """Whether files can be made in `folder`: not on a read-only mount, and allowed to this user (root included,
+    which permission bits do not stop but a read-only mount does)."""
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return False
+    except OSError:
+        return True  # a folder that is not there yet: creating it says what is wrong
+    return os.access(folder, os.W_OK)
+
+
+def require_writable(folder: Path) -> None:
+    """An OSError naming `folder` when nothing can be written there (one line through the CLI's handler), before a
+    launch opens its study for writing."""
+    if not writable(folder):
+        code = errno.EROFS if os.statvfs(folder).f_flag & os.ST_RDONLY else errno.EACCES
+        raise OSError(code, os.strerror(code), str(folder))
 
 
 def backup_sqlite(out_dir: Path) -> Path | None:

@@ -23,7 +23,7 @@ SPEC = {
     "objectives": [{"metric": "tss", "direction": "maximize", "strategy": "max"}],
     "algorithm": {"name": "random", "settings": {"seed": 1}},
     "protocol": [
-        {"name": "exploration", "trials": 3, "epochs": 2},
+        {"name": "exploration", "trials": 2, "epochs": 2},
         {"name": "confirmation", "mode": "top-k", "top_k": 1, "repeats": 2, "epochs": 3},
     ],
     "trainer": {

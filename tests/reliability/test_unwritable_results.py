@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import errno
 import os
+import shlex
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,3 +63,33 @@ def test_summary_files_that_cannot_be_written_keep_the_trials(code, tmp_path, cl
     monkeypatch.undo()
     again = cli("launch", spec, "-t", "small", "--results", str(results))
     assert again.code == 0 and "explore 3/3" in again.out + again.err, again.err
+
+
+def _in_private_mounts(script: str) -> subprocess.CompletedProcess[str]:
+    """`script` under `sh` in a mount namespace of its own (the bind mounts it makes vanish with it)."""
+    return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=300)
+
+
+def test_a_results_folder_on_a_read_only_mount(tmp_path):
+    """The real thing, not a staged error: the finished folder bind-mounted read-only, then a relaunch with a larger
+    budget (it must write) and `results show` (it only reads)."""
+    if _in_private_mounts("true").returncode != 0:
+        pytest.skip("unshare -m is not permitted here (needs root and mount namespaces)")
+    spec = _spec(tmp_path)
+    results = tmp_path / "results"
+    hpoctl = [sys.executable, "-m", "hpoctl"]
+    assert subprocess.run([*hpoctl, "launch", spec, "-t", "small", "--results", str(results)]).returncode == 0
+    folder = results / "toy" / "small"
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    mount = f"mount --bind -o ro {shlex.quote(str(results))} {shlex.quote(str(results))}"
+    launch = shlex.join(
+        [*hpoctl, "launch", spec, "-t", "small", "--results", str(results), "--set", "protocol.0.trials=5"]
+    )
+    done = _in_private_mounts(f"{mount} && {launch}")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and REFUSALS[errno.EROFS] in errors[0], done.stderr
+    show = shlex.join([*hpoctl, "results", "show", spec, "-t", "small", "--results", str(results)])
+    shown = _in_private_mounts(f"{mount} && {show}")
+    assert shown.returncode == 0 and "best" in shown.stdout.lower(), shown.stderr
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before, "nothing was lost or changed"
