@@ -364,8 +364,8 @@ def test_a_teams_data_in_and_confirmation_models_out(env, tmp_path, cli):
         parameters={"lr": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True, "default": 1e-2}},
         objectives=[{"metric": "validation_error", "direction": "minimize", "strategy": "min"}],
         protocol=[
-            {"name": "search", "trials": 2, "epochs": 1},
-            {"name": "confirm", "mode": "top-k", "top_k": 1, "repeats": 2, "epochs": 2},
+            {"name": "search", "trials": 1, "epochs": 1},
+            {"name": "confirm", "mode": "top-k", "top_k": 1, "repeats": 2, "epochs": 1},
         ],
         trainer={"module": "hpoctl.trainers.mlp", "args": {"hidden_sizes": 16, "threads": 1}},
         limits={"parallelism": 2, "max_failed_trials": 1},
