@@ -63,10 +63,11 @@ def write_results(
     put(BEST_PARAMS, _atomic.write_json, best)
     columns, rows = csv_table(trials, plan)
     put(TRIALS_CSV, _atomic.write_text, _csv_text(columns, rows))
+    # Ranked records: a confirmation's repeats merged into one whose values are their means (results.repeats).
     top = ranking.top_trials(trials, plan, TOP_TRIALS)
-    by_number = {row["number"]: row for row in rows}
-    top_rows = [{"rank": rank, **by_number[t.number]} for rank, t in enumerate(top, start=1)]
-    put(TOP_TRIALS_CSV, _atomic.write_text, _csv_text(["rank", *columns], top_rows))
+    top_columns, top_rows = csv_table(top, plan)
+    ranked = [{"rank": rank, **row} for rank, row in enumerate(top_rows, start=1)]
+    put(TOP_TRIALS_CSV, _atomic.write_text, _csv_text(["rank", *top_columns], ranked))
     pareto = None
     if plan.multi_objective:
         pareto = summary.pareto_data(plan, trials, stages)

@@ -61,6 +61,9 @@ def test_the_spread_is_shown_by_results_show_and_the_report(confirmed, cli):
     assert "(3 seeds)" in report and " ± " in report
     top = json.loads(cli("results", "show", spec, "-t", "small", "--results", str(results), "-o", "json").out)
     assert top["best"]["repeats"]["complete"] == 3
+    ranked = [t for t in top["top"] if t["stage"] == "confirm"]
+    best = json.loads((folder / "best_params.json").read_text())
+    assert ranked and ranked[0]["values"]["loss"] == pytest.approx(best["best_value"]), "top trials rank on the mean"
 
 
 def test_repeats_belong_to_top_k_stages_and_multiply_their_budget(write_spec, cli):
