@@ -9,6 +9,7 @@ metrics). The trainer is imported by neither function: evaluating runs it as a c
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import shutil
 import sys
@@ -20,18 +21,16 @@ from typing import Any
 
 from hpoctl import atomic
 from hpoctl.errors import HpoctlError, ResultsError, UsageError
-from hpoctl.plan import Plan
+from hpoctl.plan import Plan, encode_value
 from hpoctl.results import layout
 from hpoctl.results.provenance import git_revision, package_versions
+from hpoctl.trainer_contract import MODEL_CHECKPOINT, MODEL_HYPERPARAMETERS, MODEL_INFO
 from hpoctl.trial_process import run_trial_process
 from hpoctl.yamlio import load_yaml_file
 
-CHECKPOINT = "model.ckpt"
-HYPERPARAMETERS = "hyperparameters.yaml"
-MODEL_INFO = "model.json"
 CARD = "MODEL_CARD.md"
 CARD_JSON = "model_card.json"
-MODEL_FILES = (CHECKPOINT, HYPERPARAMETERS, MODEL_INFO)
+MODEL_FILES = (MODEL_CHECKPOINT, MODEL_HYPERPARAMETERS, MODEL_INFO)
 #: Two scores of the same weights on the same data agree to this (float32 sums in another order on a GPU).
 SCORE_TOLERANCE = 1e-6
 
@@ -59,7 +58,7 @@ def best_model(plan: Plan, out_dir: Path, study_name: str | None = None) -> Best
         candidates = [number for _, number in ranked]
     for number in candidates:
         folder = layout.trial_dir(out_dir, number) / layout.MODEL_DIR
-        if (folder / CHECKPOINT).is_file():
+        if (folder / MODEL_CHECKPOINT).is_file():
             return BestModel(folder, number, best)
     raise ResultsError(
         f"trial {trial['number']} of {plan.study}/{plan.target} saved no model (only top-k stages save one, unless "
@@ -118,8 +117,10 @@ def evaluate_command(folder: Path, *, data: str | None = None, python: str = sys
         argv += ["--data", str(data or trained_on)]
     if data is None or trained_on is not None:  # synthetic sizes mean nothing for the other data given
         data_args = hyper.get("data_args") or {}
-        argv += [f"--{name.replace('_', '-')}={_arg(data_args[name])}" for name in hyper.get("data_args_given", [])]
-    argv += [f"--{name}={_arg(value)}" for name, value in (hyper.get("hyperparameters") or {}).items()]
+        argv += [
+            f"--{name.replace('_', '-')}={encode_value(data_args[name])}" for name in hyper.get("data_args_given", [])
+        ]
+    argv += [f"--{name}={encode_value(value)}" for name, value in (hyper.get("hyperparameters") or {}).items()]
     return [*argv, "--evaluate-model", str(folder)]
 
 
@@ -148,7 +149,7 @@ def evaluate_model(
 
 
 def read_hyperparameters(folder: Path) -> dict[str, Any]:
-    path = _model_file(folder, HYPERPARAMETERS)
+    path = _model_file(folder, MODEL_HYPERPARAMETERS)
     document = load_yaml_file(path)
     if not isinstance(document, dict) or not document.get("trainer") or not document.get("target"):
         raise ResultsError(f"{path} is not a trainer's hyperparameters.yaml (no trainer or target)")
@@ -156,8 +157,6 @@ def read_hyperparameters(folder: Path) -> dict[str, Any]:
 
 
 def read_model_info(folder: Path) -> dict[str, Any]:
-    import json
-
     path = _model_file(folder, MODEL_INFO)
     try:
         info = json.loads(path.read_text())
@@ -256,12 +255,6 @@ def _model_file(folder: Path, name: str) -> Path:
 def _parent(dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     return dest.parent
-
-
-def _arg(value: Any) -> str:
-    from hpoctl.plan import encode_value
-
-    return encode_value(value)
 
 
 def _close(a: float, b: float) -> bool:

@@ -16,6 +16,10 @@ CHECK_DATA_FLAG = "--check-data"
 (exit ``ExitCode.DATA``) or one ``DATA_OK`` + summary line on stdout (exit 0), and train nothing."""
 DATA_PROBLEM = "data problem: "
 DATA_OK = "data ok: "
+#: A saved model's folder (`--save-model`): the checkpoint, the run's arguments, the epoch kept and its metrics.
+MODEL_CHECKPOINT = "model.ckpt"
+MODEL_HYPERPARAMETERS = "hyperparameters.yaml"
+MODEL_INFO = "model.json"
 
 KATIB_STDOUT_REGEX = re.compile(r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)")
 """Katib's default StdOut metrics-collector filter (v1beta1 ``DefaultFilter``)."""

@@ -16,14 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from hpoctl.trainer_contract import MODEL_CHECKPOINT, MODEL_HYPERPARAMETERS, MODEL_INFO
 from hpoctl.trainers.common.args import RunArgs
 from hpoctl.trainers.common.errors import UsageError
 from hpoctl.trainers.common.metrics_io import write_json
 from hpoctl.trainers.common.spec import TrainerSpec
 
-CHECKPOINT = "model.ckpt"
-HYPERPARAMETERS = "hyperparameters.yaml"
-MODEL_INFO = "model.json"
 STRATEGIES = ("max", "min", "latest")
 
 Strategy = Literal["max", "min", "latest"]
@@ -77,11 +75,11 @@ class ModelSaver:
         self.best = float(value)
         folder = self.policy.folder
         folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / f".{CHECKPOINT}.partial"
+        partial = folder / f".{MODEL_CHECKPOINT}.partial"
         self.trainer.save_checkpoint(partial)
-        os.replace(partial, folder / CHECKPOINT)
-        if not (folder / HYPERPARAMETERS).exists():
-            shutil.copyfile(self.hyperparameters, folder / HYPERPARAMETERS)
+        os.replace(partial, folder / MODEL_CHECKPOINT)
+        if not (folder / MODEL_HYPERPARAMETERS).exists():
+            shutil.copyfile(self.hyperparameters, folder / MODEL_HYPERPARAMETERS)
         write_json(
             folder / MODEL_INFO,
             {
@@ -96,9 +94,9 @@ class ModelSaver:
 
 def checkpoint_path(path: Path) -> Path:
     """``--evaluate-model``'s checkpoint: the path itself, or model.ckpt in the folder it names."""
-    checkpoint = path / CHECKPOINT if path.is_dir() else path
+    checkpoint = path / MODEL_CHECKPOINT if path.is_dir() else path
     if not checkpoint.is_file():
-        raise UsageError(f"--evaluate-model {path}: no {CHECKPOINT} there (a folder --save-model wrote)")
+        raise UsageError(f"--evaluate-model {path}: no {MODEL_CHECKPOINT} there (a folder --save-model wrote)")
     return checkpoint
 
 
@@ -111,9 +109,6 @@ def saved_epoch(checkpoint: Path) -> int | None:
 
 
 __all__ = [
-    "CHECKPOINT",
-    "HYPERPARAMETERS",
-    "MODEL_INFO",
     "ModelSaver",
     "SavePolicy",
     "checkpoint_path",

@@ -15,13 +15,14 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel
 
+from hpoctl.trainer_contract import MODEL_HYPERPARAMETERS
 from hpoctl.trainers.common import signals
 from hpoctl.trainers.common.args import RunArgs
 from hpoctl.trainers.common.cache import Arrays, DataCache
 from hpoctl.trainers.common.errors import TrainerError, TrialInterrupted
 from hpoctl.trainers.common.exit_codes import ExitCode, TrialStatus
 from hpoctl.trainers.common.metrics_io import write_yaml
-from hpoctl.trainers.common.model_store import HYPERPARAMETERS, ModelSaver, SavePolicy
+from hpoctl.trainers.common.model_store import ModelSaver, SavePolicy
 from hpoctl.trainers.common.report import Reporter, katib_push
 from hpoctl.trainers.common.spec import TrainerSpec
 from hpoctl.trainers.common.tracking import open_tracker
@@ -170,9 +171,9 @@ def run_trial(
         reporter = Reporter(spec, run.target, run.epochs, output_dir, stream)
         trial = Trial(spec, run, hparams, data, output_dir, reporter, DataCache(run.cache_dir))
         try:
-            write_yaml(output_dir / HYPERPARAMETERS, hyperparameters_document(spec, run, hparams, data))
+            write_yaml(output_dir / MODEL_HYPERPARAMETERS, hyperparameters_document(spec, run, hparams, data))
             policy = SavePolicy.from_args(spec, run)
-            reporter.saver = ModelSaver(policy, output_dir / HYPERPARAMETERS) if policy else None
+            reporter.saver = ModelSaver(policy, output_dir / MODEL_HYPERPARAMETERS) if policy else None
             reporter.push = katib_push(run.report)
             reporter.tracker = open_tracker(
                 f"{spec.name}-{run.target}",
