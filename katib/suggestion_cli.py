@@ -27,8 +27,8 @@ def serve(
     """Serve Katib's Suggestion API (GetSuggestions, ValidateAlgorithmSettings) and the gRPC health service.
 
     Katib runs the image registered as hpoctl-optuna (`hpoctl katib register`) per Experiment, on port
-    6789. The service needs no state: every call is answered from Katib's request, so a restarted pod
-    answers as before. Logs go to stderr; SIGTERM stops it gracefully.
+    6789. It keeps each Experiment's study in memory and needs no volume: a restarted pod rebuilds it from
+    Katib's request. Logs go to stderr; SIGTERM stops it gracefully.
 
     Examples:
         hpoctl suggestion serve

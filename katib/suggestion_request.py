@@ -1,9 +1,10 @@
 """Katib's GetSuggestions request as an Optuna study, and Optuna's answers as Katib assignments.
 
-Every call is answered from the request alone: the Experiment (parameters, objective, settings) and its
-trials become a fresh in-memory study, so a restarted service answers exactly as before. What depends on
-the Experiment only (parsed settings, the search space, the decoded warm start) is an `ExperimentContext`,
-which the service may cache; rebuilding it costs time, never a different answer.
+A request alone is enough to answer it: the Experiment (parameters, objective, settings) and its trials
+become an in-memory study, so a restarted service recovers from Katib's trials. The service keeps that study
+between calls and takes in only what changed (`hpoctl.katib.suggestion_study`); this module decodes, builds
+and asks. What depends on the Experiment only (parsed settings, the search space, the decoded warm start) is
+an `ExperimentContext`, which the service may cache; rebuilding it costs time, never a different answer.
 
 * Parameters come back as hpoctl spec parameters (categorical choices as Katib's text), so
   `hpoctl.search.space.suggest` samples them with the spec's conditions; an inactive parameter still gets a
@@ -12,6 +13,9 @@ which the service may cache; rebuilding it costs time, never a different answer.
 * Katib trial states: Succeeded -> COMPLETE (values: the objectives' metrics; a trial with a missing or
   non-numeric one is left out, with a log line), EarlyStopped -> PRUNED, Created/Running -> RUNNING (so
   the constant liar keeps new suggestions away from them), Failed/Killed/MetricsUnavailable -> left out.
+  The service asks for those that ran without a result as FAIL (`failed=True`; a succeeded one without
+  its metrics too), so the duplicate check, and QMC's sequence, do not propose them again at once; a killed
+  one is also interrupted, which lets its configuration run again, as everywhere in hpoctl.
 * The sampler comes from `hpoctl.search.samplers.build_sampler` (the one construction path), seeded per call
   from the settings' seed (else the Experiment's name) and the number of suggestions Katib already asked
   for, so successive calls differ and the same request gets the same answer.
@@ -64,6 +68,8 @@ NEEDS = {"cmaes": "cmaes", "qmc": "scipy"}
 #: Suggestions one call may ask for at most (Katib asks for parallelTrialCount at most).
 MAX_REQUEST = 10_000
 _STATES = pb.TrialStatus.TrialConditionType
+#: Katib conditions of a trial that ran and gave no result.
+_FAILED = frozenset({_STATES.FAILED, _STATES.KILLED, _STATES.METRICSUNAVAILABLE})
 _TYPES = {pb.INT: "int", pb.DOUBLE: "double", pb.CATEGORICAL: "categorical", pb.DISCRETE: "discrete"}
 
 
@@ -101,6 +107,7 @@ class TrialRecord:
     state: TrialState
     values: tuple[float, ...] | None = None
     order: tuple[int, str, str] = (0, "", "")
+    interrupted: bool = False  # a FAIL record of a killed trial: its configuration may run again
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -364,38 +371,52 @@ def decode_assignments(context: ExperimentContext, assignments: Mapping[str, str
     return {name: values[name] for name in chosen}, ""
 
 
-def request_records(context: ExperimentContext, trials: Iterable[pb.Trial]) -> list[TrialRecord]:
-    """The request's trials the Optuna view holds, in the order they finished (running ones last)."""
+def request_records(
+    context: ExperimentContext, trials: Iterable[pb.Trial], *, failed: bool = False
+) -> list[TrialRecord]:
+    """The request's trials the Optuna view holds, in the order they finished (running ones last); with
+    `failed`, the trials that ran and gave no result too (FAIL), so no sampler proposes them again at once."""
     records: list[TrialRecord] = []
     seen: set[str] = set()
     for trial in trials:
         if trial.name in seen:
             continue
         seen.add(trial.name)
-        condition = trial.status.condition
-        if condition in (_STATES.FAILED, _STATES.KILLED, _STATES.METRICSUNAVAILABLE, _STATES.UNKNOWN):
-            continue
-        assignments = {a.name: a.value for a in trial.spec.parameter_assignments.assignments}
-        params, reason = decode_assignments(context, assignments)
-        if reason:
-            log.info("%s: trial %s left out: %s", context.name, trial.name, reason)
-            continue
-        if condition in (_STATES.CREATED, _STATES.RUNNING):
-            records.append(
-                TrialRecord(trial.name, params, TrialState.RUNNING, None, (2, trial.status.start_time, trial.name))
-            )
-            continue
-        order = (1, trial.status.completion_time or trial.status.start_time, trial.name)
-        if condition == _STATES.EARLYSTOPPED:  # Katib stopped it early: pruned, never a success
-            records.append(TrialRecord(trial.name, params, TrialState.PRUNED, None, order))
-            continue
-        values, reason = _values(context.objectives, trial.status.observation.metrics)
-        if reason:
-            log.info("%s: trial %s left out: %s", context.name, trial.name, reason)
-            continue
-        records.append(TrialRecord(trial.name, params, TrialState.COMPLETE, values, order))
+        record = trial_record(context, trial, failed=failed)
+        if record is not None:
+            records.append(record)
     records.sort(key=lambda r: r.order)
     return records
+
+
+def trial_record(context: ExperimentContext, trial: pb.Trial, *, failed: bool = False) -> TrialRecord | None:
+    """One Katib trial as the Optuna view holds it, or None (with a log line) when it is left out.
+
+    With `failed`, a trial that ran without a usable result is a FAIL record (a killed one also interrupted,
+    which the duplicate check lets run again); otherwise it is left out, as is an Unknown one."""
+    condition = trial.status.condition
+    if condition == _STATES.UNKNOWN or (not failed and condition in _FAILED):
+        return None
+    assignments = {a.name: a.value for a in trial.spec.parameter_assignments.assignments}
+    params, reason = decode_assignments(context, assignments)
+    if reason:
+        log.info("%s: trial %s left out: %s", context.name, trial.name, reason)
+        return None
+    if condition in (_STATES.CREATED, _STATES.RUNNING):
+        return TrialRecord(trial.name, params, TrialState.RUNNING, None, (2, trial.status.start_time, trial.name))
+    order = (1, trial.status.completion_time or trial.status.start_time, trial.name)
+    if condition in _FAILED:
+        return TrialRecord(trial.name, params, TrialState.FAIL, None, order, condition == _STATES.KILLED)
+    if condition == _STATES.EARLYSTOPPED:  # Katib stopped it early: pruned, never a success
+        return TrialRecord(trial.name, params, TrialState.PRUNED, None, order)
+    values, reason = _values(context.objectives, trial.status.observation.metrics)
+    if not reason:
+        return TrialRecord(trial.name, params, TrialState.COMPLETE, values, order)
+    if failed:
+        log.info("%s: trial %s counted as failed: %s", context.name, trial.name, reason)
+        return TrialRecord(trial.name, params, TrialState.FAIL, None, order)
+    log.info("%s: trial %s left out: %s", context.name, trial.name, reason)
+    return None
 
 
 def _values(objectives: Sequence[Objective], metrics: Iterable[pb.Metric]) -> tuple[tuple[float, ...], str]:
@@ -433,17 +454,23 @@ def _base_seed(context: ExperimentContext) -> int:
 
 
 def optuna_view(
-    context: ExperimentContext, records: Sequence[TrialRecord], seed: int, histories: Histories | None = None
+    context: ExperimentContext,
+    records: Sequence[TrialRecord],
+    seed: int,
+    histories: Histories | None = None,
+    pending: Sequence[Mapping[str, Any]] = (),
 ) -> optuna.Study:
-    """A fresh in-memory study holding the warm start and the request's trials, with the sampler built by
-    `hpoctl.search` and seeded with `seed` (constant liar on: several suggestions at once must not collide).
+    """A fresh in-memory study holding the warm start, the request's trials and, running after them, the
+    `pending` configurations (handed out, not yet trials), with the sampler built by `hpoctl.search` and
+    seeded with `seed` (constant liar on: several suggestions at once must not collide).
 
     A sampler that keeps its state in attributes sees the finished trials replayed, in the order they
     finished, by a sampler seeded from the Experiment alone; `histories` keeps that replay between calls, so
     the next call replays only what finished since. Either way the study is the same, and so is the answer."""
     study = optuna.create_study(directions=context.directions, sampler=_sampler(context, seed))
+    running = [TrialRecord("", dict(params), TrialState.RUNNING) for params in pending]
     if context.settings.sampler not in REPLAYED:
-        study.add_trials([_frozen(context, r) for r in [*context.warm_trials, *records]])
+        study.add_trials([frozen_trial(context, r) for r in [*context.warm_trials, *records, *running]])
         return study
     finished = [*context.warm_trials, *(r for r in records if r.state != TrialState.RUNNING)]
     history = histories.take(context, finished) if histories is not None else None
@@ -463,7 +490,7 @@ def optuna_view(
     source = history.study._storage  # study attributes: QMC's position in its sequence, NSGA-II's parents
     for key, value in source.get_study_system_attrs(history.study._study_id).items():
         study._storage.set_study_system_attr(study._study_id, key, value)
-    for record in records:
+    for record in [*records, *running]:
         if record.state == TrialState.RUNNING:
             _replay(study, context, record)
     return study
@@ -482,8 +509,10 @@ def _replay(study: optuna.Study, context: ExperimentContext, record: TrialRecord
     suggest(trial, context.space)
     if record.state == TrialState.COMPLETE:
         study.tell(trial, list(record.values or ()))
-    elif record.state == TrialState.PRUNED:
-        study.tell(trial, state=TrialState.PRUNED)
+    elif record.state in (TrialState.PRUNED, TrialState.FAIL):
+        if record.interrupted:
+            trial.set_user_attr(rec.INTERRUPTED, True)
+        study.tell(trial, state=record.state)
 
 
 @dataclass
@@ -517,12 +546,13 @@ class Histories:
             self._found.popitem(last=False)
 
 
-def _frozen(context: ExperimentContext, record: TrialRecord) -> optuna.trial.FrozenTrial:
+def frozen_trial(context: ExperimentContext, record: TrialRecord) -> optuna.trial.FrozenTrial:
     return create_trial(
         state=record.state,
         values=list(record.values) if record.values is not None else None,
         params=record.params,
         distributions={name: context.distributions[name] for name in record.params},
+        user_attrs={rec.INTERRUPTED: True} if record.interrupted else None,
     )
 
 
@@ -531,19 +561,41 @@ def propose(study: optuna.Study, context: ExperimentContext, count: int) -> list
     RUNNING, so the constant liar keeps the next one away from it, and the sampler's duplicate check
     (`hpoctl.search.dedupe.DedupSampler`) replaces a configuration that a trial of the request or an earlier
     assignment of this call already has."""
-    proposals = []
+    return [assignment for _, assignment in ask_assignments(study, context, count)]
+
+
+def ask_assignments(
+    study: optuna.Study, context: ExperimentContext, count: int
+) -> list[tuple[optuna.Trial, dict[str, str]]]:
+    """`propose`, with each asked trial. An asked trial's values are set to what its assignment text decodes
+    to, so it holds exactly the configuration Katib will run and report back."""
+    asked = []
     for _ in range(count):
         trial = study.ask()
         chosen = suggest(trial, context.space)
         if study._storage.get_trial_user_attrs(trial._trial_id).get(rec.DUPLICATE_REPLACED):
             log.info("%s: the sampler repeated a configuration; a fresh one is proposed instead", context.name)
-        proposals.append(
-            {
-                name: to_text(param, chosen[name]) if name in chosen else filler_text(param)
-                for name, param in context.space.items()
-            }
-        )
-    return proposals
+        assignment = {
+            name: to_text(param, chosen[name]) if name in chosen else filler_text(param)
+            for name, param in context.space.items()
+        }
+        _hold_decoded(study, context, trial, chosen, assignment)
+        asked.append((trial, assignment))
+    return asked
+
+
+def _hold_decoded(
+    study: optuna.Study,
+    context: ExperimentContext,
+    trial: optuna.Trial,
+    chosen: Mapping[str, Any],
+    assignment: Mapping[str, str],
+) -> None:
+    for name, value in chosen.items():
+        decoded = from_text(context.space[name], assignment[name])
+        if decoded != value:
+            dist = context.distributions[name]
+            study._storage.set_trial_param(trial._trial_id, name, dist.to_internal_repr(decoded), dist)
 
 
 def check_request(request: pb.GetSuggestionsRequest) -> None:

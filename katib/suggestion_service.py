@@ -2,9 +2,10 @@
 multi-objective optimisation, warm starts and every sampler of hpoctl's, and survives a pod restart.
 
 Katib's controller calls `ValidateAlgorithmSettings` once when an Experiment starts and `GetSuggestions`
-whenever it wants trials, each time sending the Experiment and all its trials; it gives a call 60 s. Each
-call is answered from the request alone (`hpoctl.katib.suggestion_request`), so nothing is lost when the
-pod restarts and nothing needs a volume. Bad settings or requests are INVALID_ARGUMENT with a message
+whenever it wants trials, each time sending the Experiment and all its trials; it gives a call 60 s. The
+service keeps each Experiment's study in memory and takes in only what changed (`hpoctl.katib.suggestion_study`);
+the request alone is enough to rebuild it (`hpoctl.katib.suggestion_request`), so a restarted pod recovers
+from Katib's trials and nothing needs a volume. Bad settings or requests are INVALID_ARGUMENT with a message
 naming the setting; the server never goes down on a bad request. The standard gRPC health service answers
 SERVING for "" and for `manager.v1beta1.Suggestion`, the service name Katib's probes ask for.
 """
@@ -24,17 +25,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from kubeflow.katib import katib_api_pb2 as pb
 from kubeflow.katib import katib_api_pb2_grpc as pb_grpc
 
-from hpoctl.katib.suggestion_request import (
-    ExperimentContext,
-    Histories,
-    call_seed,
-    check_request,
-    experiment_context,
-    optuna_view,
-    propose,
-    request_records,
-)
+from hpoctl.katib.suggestion_request import ExperimentContext, check_request, experiment_context
 from hpoctl.katib.suggestion_settings import SettingsError
+from hpoctl.katib.suggestion_study import KeptStudies
 
 log = logging.getLogger("hpoctl.katib.suggestion")
 
@@ -49,13 +42,13 @@ CACHE_SIZE = 32
 
 class SuggestionService(pb_grpc.SuggestionServicer):
     """Answers Katib's Suggestion calls. It caches each Experiment's parsed settings and search space (keyed by
-    a hash of the Experiment spec) and, for NSGA-II, CMA-ES and QMC, the replay of its finished trials: a miss
-    costs time, never a different answer."""
+    a hash of the Experiment spec) and keeps its study between calls (`hpoctl.katib.suggestion_study`), taking
+    in only the trials that are new or changed and remembering the proposals Katib has not made trials of yet."""
 
     def __init__(self, cache_size: int = CACHE_SIZE) -> None:
         self._cache: OrderedDict[bytes, ExperimentContext] = OrderedDict()
         self._cache_size = cache_size
-        self._histories = Histories()
+        self.studies = KeptStudies()
         # One call at a time, as Katib makes them: Optuna's samplers and `warnings` are not for threads.
         self._lock = threading.Lock()
 
@@ -92,11 +85,14 @@ class SuggestionService(pb_grpc.SuggestionServicer):
             try:
                 check_request(request)
                 experiment = self.context(request.experiment)
+                kept = self.studies.of(experiment)
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
-                    records = request_records(experiment, request.trials)
-                    study = optuna_view(experiment, records, call_seed(experiment, request), self._histories)
-                    proposals = propose(study, experiment, request.current_request_number)
+                    try:
+                        proposals = kept.suggest(request)
+                    except Exception:
+                        self.studies.forget(experiment)
+                        raise
                 for warning in {str(w.message) for w in caught}:
                     log.debug("%s: %s", name, warning)
             except SettingsError as e:
@@ -104,11 +100,11 @@ class SuggestionService(pb_grpc.SuggestionServicer):
             except Exception as e:
                 return _internal(context, name, "GetSuggestions", e)
             log.info(
-                "%s: %d suggestions from %d trials (%d used, %d warm start) in %.3f s",
+                "%s: %d suggestions from %d trials (%d handed out earlier, not yet trials; %d warm start) in %.3f s",
                 name,
                 len(proposals),
                 len(request.trials),
-                len(records),
+                len(kept.pending) - len(proposals),
                 len(experiment.warm_trials),
                 time.perf_counter() - started,
             )
@@ -134,8 +130,8 @@ def _internal(context: grpc.ServicerContext, experiment: str, call: str, error: 
 
 
 def create_server(host: str = "[::]", port: int = DEFAULT_PORT, *, workers: int = 4) -> tuple[grpc.Server, int]:
-    """A started server with the Suggestion and health services; returns it and the port it bound (pass
-    port 0 for an ephemeral one)."""
+    """A started server with the Suggestion and health services (its `suggestion` and `health` attributes);
+    returns it and the port it bound (pass port 0 for an ephemeral one)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="suggestion"),
         options=[
@@ -143,7 +139,8 @@ def create_server(host: str = "[::]", port: int = DEFAULT_PORT, *, workers: int 
             ("grpc.max_send_message_length", MAX_MESSAGE),
         ],
     )
-    pb_grpc.add_SuggestionServicer_to_server(SuggestionService(), server)
+    suggestion = SuggestionService()
+    pb_grpc.add_SuggestionServicer_to_server(suggestion, server)
     health_servicer = health.HealthServicer()
     for service in ("", HEALTH_SERVICE, SUGGESTION_SERVICE):
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
@@ -153,6 +150,7 @@ def create_server(host: str = "[::]", port: int = DEFAULT_PORT, *, workers: int 
         raise OSError(f"cannot listen on {host}:{port}")
     server.start()
     server.health = health_servicer  # type: ignore[attr-defined]
+    server.suggestion = suggestion  # type: ignore[attr-defined]
     return server, bound
 
 
