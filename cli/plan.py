@@ -44,7 +44,7 @@ def plan(
                 "mode": s.mode,
                 "trials": s.trials,
                 "epochs": s.epochs,
-                "algorithm": p.algorithm.name,
+                "algorithm": p.algorithm_choice or p.algorithm.name,
                 "early_stopping": p.early_stopping.name,
                 "args": " ".join(p.trainer_args({}, epochs=s.epochs, seed=p.seed)[6:]),
             }

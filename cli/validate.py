@@ -10,7 +10,8 @@ from hpoctl.backends.registry import get_backend
 from hpoctl.catalog import load_study
 from hpoctl.cli.options import ConfigOpt
 from hpoctl.cli.output import note
-from hpoctl.errors import HpoctlError, ManyErrors
+from hpoctl.errors import HpoctlError, ManyErrors, SpecError
+from hpoctl.search import auto
 from hpoctl.spec.study import semantic_warnings
 
 
@@ -40,8 +41,11 @@ def validate(
         except HpoctlError as e:
             failed.append(e)
             continue
+        if problems := auto.spec_problems(spec):
+            failed.append(SpecError(item, problems))
+            continue
         note(f"{item}: valid ({spec.name}: {len(spec.targets)} targets, {len(spec.protocol)} stages)")
-        for warning in semantic_warnings(spec):
+        for warning in [*semantic_warnings(spec), *auto.explicit_choice_warnings(spec)]:
             note(f"{item}: warning: {warning}")
     if failed:
         raise ManyErrors(failed)

@@ -15,7 +15,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from hpoctl.catalog import LoadedStudy, load_study
-from hpoctl.errors import UnknownNameError, UsageError
+from hpoctl.errors import SpecError, UnknownNameError, UsageError
+from hpoctl.search import auto
+from hpoctl.search.auto import AUTO
 from hpoctl.spec.algorithms import Algorithm, EarlyStopping, default_population_size
 from hpoctl.spec.loader import apply_presets, deep_merge, parse_set_overrides
 from hpoctl.spec.objectives import Objective
@@ -59,6 +61,9 @@ class Plan(BaseModel):
     parameters: SearchSpace
     objectives: list[Objective]
     algorithm: Algorithm
+    """The sampler every backend builds: `auto` already resolved (see `algorithm_choice`)."""
+    algorithm_choice: str | None = None
+    """For `algorithm: auto`, what it resolved to and why (`auto -> tpe (2 objectives, a continuous parameter)`)."""
     early_stopping: EarlyStopping
     stages: list[StagePlan]
     resources: Resources
@@ -235,15 +240,28 @@ def resolve_stages(spec: StudySpec, stage: str | None) -> list[StagePlan]:
     return chosen
 
 
-def resolved_algorithm(spec: StudySpec) -> Algorithm:
-    """The spec's algorithm with the settings hpoctl chooses when the spec leaves them out, resolved here so
-    that every backend (local, SLURM, hpoctl-optuna on Katib) runs the same sampler."""
+def resolved_algorithm(spec: StudySpec, space: SearchSpace | None = None) -> tuple[Algorithm, str | None]:
+    """The spec's algorithm with the settings hpoctl chooses when the spec leaves them out, and `auto` resolved
+    for the target's `space` (with a line saying what it chose), here so that every backend (local, SLURM,
+    hpoctl-optuna on Katib) runs the same sampler."""
     algorithm = spec.algorithm
+    searched = sum(s.trials for s in resolve_stages(spec, None) if s.mode == "continue")
+    if algorithm.name == AUTO:
+        try:
+            choice = auto.choose(
+                space if space is not None else spec.parameters,
+                objectives=len(spec.objectives),
+                searched_trials=searched,
+                parallelism=spec.limits.parallelism,
+                settings=algorithm.settings,
+            )
+        except ValueError as e:
+            raise SpecError(spec.name, [str(e)]) from e
+        return choice.algorithm, choice.describe()
     if algorithm.name == "nsga2" and "population_size" not in algorithm.settings:
-        searched = sum(s.trials for s in resolve_stages(spec, None) if s.mode == "continue")
         settings = {**algorithm.settings, "population_size": default_population_size(searched)}
-        return algorithm.model_copy(update={"settings": settings})
-    return algorithm
+        return algorithm.model_copy(update={"settings": settings}), None
+    return algorithm, None
 
 
 def build_plans(
@@ -270,6 +288,8 @@ def build_plans(
         legacy = spec.trainer.args.get("data")  # `--set trainer.args.data=PATH`, before `data:` existed
         return (str(legacy), str(Path.cwd())) if legacy is not None else (None, None)
 
+    targets = select_targets(spec, target)
+    algorithms = {name: resolved_algorithm(spec, spec.space_for(name)) for name in targets}
     trainer = spec.trainer
     if "data" in trainer.args:
         trainer = trainer.model_copy(update={"args": {k: v for k, v in trainer.args.items() if k != "data"}})
@@ -281,7 +301,8 @@ def build_plans(
             seed=spec.seed,
             parameters=spec.space_for(name),
             objectives=spec.objectives,
-            algorithm=resolved_algorithm(spec),
+            algorithm=algorithms[name][0],
+            algorithm_choice=algorithms[name][1],
             early_stopping=spec.early_stopping,
             stages=stages,
             resources=spec.resources,
@@ -294,7 +315,7 @@ def build_plans(
             overrides=dict(overrides or {}),
             source=study.source,
         )
-        for name in select_targets(spec, target)
+        for name in targets
     ]
 
 

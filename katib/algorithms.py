@@ -39,6 +39,9 @@ def katib_algorithm(plan: Plan, *, seed: int | None = None) -> V1beta1AlgorithmS
         settings["seed"] = seed
     where = f"{plan.study}/{plan.target}: algorithm {algorithm.name!r}"
     name = algorithm.name
+    if plan.algorithm_choice is not None:
+        # auto's group decomposition is hpoctl's choice, not the user's: Katib's multivariate-tpe runs without it.
+        settings.pop("group", None)
     if name == "tpe":
         # Katib's `tpe` is hyperopt, which rejects n_startup_trials; Optuna's TPE in Katib is
         # `multivariate-tpe`, so a TPE with Optuna's settings becomes that.
@@ -89,8 +92,9 @@ NO_KATIB_EQUIVALENT = ("nsga2", "motpe")
 
 def uses_hpoctl_optuna(plan: Plan, stage: StagePlan, *, algorithm: str = "auto", scalarise: bool = False) -> str | None:
     """Why a search stage runs on hpoctl-optuna (for a note), or None for Katib's own algorithm. `algorithm`:
-    auto (hpoctl-optuna where Katib falls short: several objectives, NSGA-II or MOTPE, a continued stage's
-    warm start), hpoctl-optuna (every search stage) or katib (never). Top-k stages are Katib grids."""
+    auto (hpoctl-optuna where Katib falls short: several objectives, NSGA-II or MOTPE, the study's `algorithm:
+    auto`, a continued stage's warm start), hpoctl-optuna (every search stage) or katib (never: `auto`'s resolved
+    sampler then runs on Katib's service of that name). Top-k stages are Katib grids."""
     if stage.mode == "top-k" or algorithm == "katib":
         return None
     if plan.algorithm.name not in SAMPLERS:
@@ -106,6 +110,9 @@ def uses_hpoctl_optuna(plan: Plan, stage: StagePlan, *, algorithm: str = "auto",
         return f"{len(plan.objectives)} objectives"
     if plan.algorithm.name in NO_KATIB_EQUIVALENT:
         return f"algorithm {plan.algorithm.name}, which Katib lacks"
+    if plan.algorithm_choice is not None:
+        # Katib's own services would drop hpoctl's duplicate check and choice of settings (group, start-up trials).
+        return f"algorithm {plan.algorithm_choice}"
     if stage.previous is not None:
         return f"warm-started from {stage.previous!r}"
     return None

@@ -27,12 +27,15 @@ logging.getLogger("hpoctl.search").setLevel(logging.WARNING)
 
 #: Algorithms as hpoctl spells them, with the settings the built-in studies use.
 ALGORITHMS: dict[str, dict[str, Any]] = {
-    "tpe": {"name": "tpe", "settings": {"n_startup_trials": 20}},  # everest, csi
+    "auto": {"name": "auto"},  # the default: csi, transfer, forecast
+    "tpe": {"name": "tpe", "settings": {"n_startup_trials": 20}},  # everest
+    "tpe-default": {"name": "tpe"},  # Optuna's TPESampler as it comes (10 start-up trials)
     "random": {"name": "random"},  # mlp
     "multivariate-tpe": {"name": "multivariate-tpe"},
+    "multivariate-tpe-5": {"name": "multivariate-tpe", "settings": {"n_startup_trials": 5}},
     "qmc": {"name": "qmc"},
     "cmaes": {"name": "cmaes"},
-    "nsga2": {"name": "nsga2", "settings": {"population_size": 10}},  # forecast
+    "nsga2": {"name": "nsga2", "settings": {"population_size": 10}},  # forecast before auto
     "nsga2-default": {"name": "nsga2"},  # hpoctl's population: a fifth of the trials
     "nsga2-50": {"name": "nsga2", "settings": {"population_size": 50}},  # Optuna's default
     "motpe": {"name": "motpe"},

@@ -8,7 +8,7 @@ import statistics
 from collections.abc import Sequence
 
 import numpy as np
-from problems import Table, hypervolume_2d, scaled
+from problems import Table
 
 
 def regret_curve(table: Table, values: Sequence[tuple[float, ...]]) -> np.ndarray:
@@ -26,9 +26,9 @@ def trials_to_reach(curve: np.ndarray, target: float) -> int | None:
     return int(hits[0]) + 1 if len(hits) else None
 
 
-def hypervolume_regret(table: Table, values: Sequence[tuple[float, ...]]) -> float:
-    """The true Pareto front's hypervolume minus the found configurations', both in the table's scaled space."""
-    return hypervolume_2d(scaled(table)) - hypervolume_2d(scaled(table, np.array(values)))
+def hypervolume_regret(problem, values: Sequence[tuple[float, ...]]) -> float:
+    """The true Pareto front's hypervolume minus the found configurations' (a table's in its scaled space)."""
+    return problem.front_hypervolume() - problem.hypervolume(np.array(values))
 
 
 def epochs_to_reach(runs: Sequence, optimum: float, target: float, budget: int, step: int) -> int | None:

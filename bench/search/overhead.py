@@ -1,4 +1,5 @@
-"""Milliseconds the sampler costs a trial (ask, suggest, tell) once a study holds 100, 1,000 and 2,000 trials,
+"""Milliseconds the sampler costs a trial (ask, suggest, tell) once a study holds 100, 1,000 and 2,000 trials
+(HPOBench/car; one objective, or two: accuracy and training time),
 in each storage hpoctl uses: in memory (hpoctl-optuna's per-call view), the journal file (SLURM workers,
 `hpoctl.results.layout.open_journal`) and SQLite (the local backend, `hpoctl.results.layout.open_sqlite`)."""
 
@@ -13,7 +14,7 @@ import optuna
 from harness import plan_for
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
-from problems import load_table
+from problems import load_table, two_objective_table
 
 from hpoctl.search.samplers import build_sampler
 from hpoctl.search.space import suggest
@@ -33,12 +34,20 @@ def _storage(kind: str, folder: Path):
 
 
 def ms_per_trial(
-    kind: str, algorithm: dict, *, window: int = 30, checkpoints=CHECKPOINTS, dedupe: bool = True
+    kind: str,
+    algorithm: dict,
+    *,
+    window: int = 30,
+    checkpoints=CHECKPOINTS,
+    dedupe: bool = True,
+    objectives: int = 1,
 ) -> dict[int, float]:
     """For each checkpoint N: the study is filled to N trials with random configurations (add_trials, not
-    timed), then `window` trials are asked, suggested and told; their mean wall time in milliseconds."""
-    table = load_table("hpobench", "car")
-    plan = plan_for("overhead", table.parameters, [{"metric": "val_acc", "direction": "maximize"}], algorithm, trials=1)
+    timed), then `window` trials are asked, suggested and told; their mean wall time in milliseconds. The plan
+    searches the last checkpoint's trials (what `auto` chooses by)."""
+    table = two_objective_table("hpobench", "car") if objectives == 2 else load_table("hpobench", "car")
+    metrics = [{"metric": m, "direction": d} for m, d in zip(table.metrics, table.directions, strict=True)]
+    plan = plan_for("overhead", table.parameters, metrics, algorithm, trials=checkpoints[-1])
     rng = random.Random(0)
     out = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -56,7 +65,7 @@ def ms_per_trial(
                 filler.append(
                     create_trial(
                         state=TrialState.COMPLETE,
-                        value=table.values(params)[0],
+                        values=list(table.values(params)),
                         params=params,
                         distributions=distributions,
                     )
@@ -66,6 +75,6 @@ def ms_per_trial(
             for _ in range(window):
                 trial = study.ask()
                 params = suggest(trial, plan.parameters)
-                study.tell(trial, table.values(params)[0])
+                study.tell(trial, list(table.values(params)))
             out[n] = (time.perf_counter() - started) / window * 1000
     return out

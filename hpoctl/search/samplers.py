@@ -1,7 +1,8 @@
 """The one factory of samplers: an algorithm and a space in, an Optuna sampler out.
 
 The local backend, the SLURM worker and the hpoctl-optuna suggestion service all build their samplers here,
-so a change of default happens once. Every sampler is wrapped in a `DedupSampler` unless a benchmark asks
+from a plan's algorithm, in which `auto` is already resolved (`hpoctl.search.auto`), so a change of default
+happens once. Every sampler is wrapped in a `DedupSampler` unless a benchmark asks
 for the bare one."""
 
 from __future__ import annotations
@@ -55,4 +56,6 @@ def _optuna_sampler(name: str, settings: dict, space: SearchSpace, *, parallel: 
             return optuna.samplers.QMCSampler(warn_independent_sampling=False, **settings)
         if name == "nsga2":
             return optuna.samplers.NSGAIISampler(**settings)
+    if name == "auto":
+        raise ValueError("algorithm 'auto' is resolved in the plan: build the sampler from a Plan's algorithm")
     raise ValueError(f"no Optuna sampler for algorithm {name!r}")

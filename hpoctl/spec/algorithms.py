@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-AlgorithmName = Literal["tpe", "multivariate-tpe", "random", "cmaes", "grid", "qmc", "nsga2", "motpe"]
+AlgorithmName = Literal["auto", "tpe", "multivariate-tpe", "random", "cmaes", "grid", "qmc", "nsga2", "motpe"]
 EarlyStoppingName = Literal["none", "median", "successive-halving", "hyperband"]
 
 
@@ -45,6 +45,11 @@ def _reduction(v: Any) -> bool:
 # setting -> (check, what is allowed)
 _SEED = {"seed": (_int, "an integer")}
 ALGORITHM_SETTINGS: dict[str, dict[str, tuple]] = {
+    # hpoctl's choice (hpoctl.search.auto), resolved in the plan; both settings go to the sampler it picks.
+    "auto": {
+        **_SEED,
+        "n_startup_trials": (_nonneg_int, "an integer >= 0 (random trials before the model; not with nsga2)"),
+    },
     "tpe": {
         **_SEED,
         "n_startup_trials": (_nonneg_int, "an integer >= 0"),
@@ -96,8 +101,8 @@ def default_population_size(searched_trials: int) -> int:
     return min(50, max(10, round(searched_trials / 5)))
 
 
-#: Algorithms that handle several objectives (Optuna's TPE, NSGA-II, random, grid, QMC do).
-MULTI_OBJECTIVE_ALGORITHMS = {"tpe", "motpe", "nsga2", "random", "grid", "qmc"}
+#: Algorithms that handle several objectives (Optuna's TPE, multivariate or not, NSGA-II, random, grid, QMC do).
+MULTI_OBJECTIVE_ALGORITHMS = {"auto", "tpe", "multivariate-tpe", "motpe", "nsga2", "random", "grid", "qmc"}
 #: Algorithms only meaningful for several objectives.
 ONLY_MULTI_OBJECTIVE = {"motpe", "nsga2"}
 
@@ -137,7 +142,7 @@ def _check_settings(kind: str, name: str, settings: dict[str, Any], table: dict[
 class Algorithm(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: AlgorithmName
+    name: AlgorithmName = "auto"
     settings: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -20,7 +22,7 @@ from pydantic import (
 
 from hpoctl.spec.algorithms import MULTI_OBJECTIVE_ALGORITHMS, ONLY_MULTI_OBJECTIVE, Algorithm, EarlyStopping
 from hpoctl.spec.durations import Duration
-from hpoctl.spec.objectives import Objective
+from hpoctl.spec.objectives import MetricName, Objective
 from hpoctl.spec.parameters import CategoricalParameter, Parameter, ParamName, _same, is_discrete
 from hpoctl.spec.tracking import Tracking
 
@@ -38,6 +40,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_range(value: list[float]) -> list[float]:
+    if len(value) != 2:
+        raise ValueError(f"an expected range is [low, high], got {value!r}")
+    low, high = value
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"an expected range needs finite bounds, got {value!r}")
+    if low > high:
+        raise ValueError(f"an expected range is [low, high] with low <= high, got {value!r}")
+    return value
+
+
+ExpectedRange = Annotated[list[StrictFloat | StrictInt], AfterValidator(_check_range)]
+
+
 class Target(_Strict):
     """A named set of fixed trainer arguments, e.g. M_24h -> --flare-class M --window 24."""
 
@@ -45,7 +61,20 @@ class Target(_Strict):
     search_space: ParamName | None = Field(
         default=None, description="Name of an entry in search_spaces; the study's parameters otherwise."
     )
+    expected: dict[MetricName, ExpectedRange] = Field(
+        default_factory=dict,
+        description="The range [low, high] an objective's metric is expected to reach on this target (a paper's "
+        "figures), drawn beside the result in the cross-target view.",
+    )
     description: str = ""
+
+
+class TargetGrid(_Strict):
+    """The two target args that lay the targets out as a table (rows x columns) in the cross-target view; left
+    out, it is derived when exactly two args vary across the targets."""
+
+    rows: ArgName
+    columns: ArgName
 
 
 #: Bounds that catch a typo (`trials: 10**30`) before it reaches a sampler, a Katib Experiment (int32 counts) or a
@@ -122,6 +151,11 @@ class Resources(_Strict):
     cpu: Quantity | StrictInt | StrictFloat = "1"
     memory: Quantity = "2Gi"
     gpu: StrictInt = Field(default=0, ge=0)
+    trials_per_gpu: Literal["auto"] | Annotated[StrictInt, Field(ge=1, le=64)] = Field(
+        default="auto",
+        description="Trials side by side on one GPU (gpu: 1): a number, or auto: as many as the first trial's peak "
+        "memory allows, at most 8 (hpoctl.gpu_share).",
+    )
     node_pool: Annotated[str, Field(pattern=DNS_LABEL, max_length=63)] | None = None
 
 
@@ -222,8 +256,9 @@ class StudySpec(_Strict):
     parameters: SearchSpace = Field(default_factory=dict)
     search_spaces: dict[ParamName, SearchSpace] = Field(default_factory=dict)
     targets: dict[TargetName, Target]
+    target_grid: TargetGrid | None = None
     objectives: list[Objective]
-    algorithm: Algorithm
+    algorithm: Algorithm = Field(default_factory=Algorithm, description="Default auto: hpoctl.search.auto's choice.")
     early_stopping: EarlyStopping = EarlyStopping()
     protocol: list[Stage]
     resources: Resources = Resources()
@@ -285,6 +320,14 @@ def semantic_problems(spec: StudySpec) -> list[str]:
                 if not is_discrete(param):
                     problems.append(f"{prefix}.{pname}: grid search needs a step on float parameters")
     problems += _objective_problems(spec)
+    resources = spec.resources
+    if resources.gpu > 1 and resources.trials_per_gpu not in ("auto", 1):
+        problems.append(
+            f"resources.trials_per_gpu: {resources.trials_per_gpu} trials share a GPU only when each has one "
+            f"(gpu: 1); a trial of {resources.gpu} GPUs has them to itself: leave trials_per_gpu out"
+        )
+    problems += _expected_problems(spec)
+    problems += _target_grid_problems(spec)
     problems += _protocol_problems(spec.protocol)
     least = sum(s.repeat_count if s.mode == "top-k" else 1 for s in spec.protocol)
     if spec.limits.max_trials is not None and spec.limits.max_trials < least:
@@ -299,6 +342,8 @@ def semantic_problems(spec: StudySpec) -> list[str]:
 #: mf-prior-bench's MFHartmann-6 curves (bench/search, figures in bench/README.md), while median pruning with a
 #: warm-up does not.
 TPE_STALLS = ("successive-halving", "hyperband")
+#: Algorithms that are TPE for a study that can be pruned (one objective): auto picks multivariate TPE there.
+TPE_FAMILY = ("tpe", "multivariate-tpe", "auto")
 
 
 def semantic_warnings(spec: StudySpec) -> list[str]:
@@ -306,16 +351,16 @@ def semantic_warnings(spec: StudySpec) -> list[str]:
     spec: `hpoctl validate` prints them and exits 0."""
     warnings = []
     rule = spec.early_stopping
-    if spec.algorithm.name == "tpe" and rule.name in TPE_STALLS:
+    if spec.algorithm.name in TPE_FAMILY and rule.name in TPE_STALLS:
         warnings.append(
-            f"early_stopping.name: tpe with {rule.name} stalls: on bench/search's MFHartmann-6 curves TPE ends "
-            f"several times above its unpruned regret for the same epochs; use median (warm-up a fifth of the "
-            f"epochs) or none"
+            f"early_stopping.name: {spec.algorithm.name} with {rule.name} stalls: on bench/search's MFHartmann-6 "
+            "curves TPE ends several times above its unpruned regret for the same epochs; use median (warm-up a "
+            "fifth of the epochs) or none"
         )
-    if spec.algorithm.name == "tpe" and rule.name == "median" and rule.settings.get("warmup_steps") == 0:
+    if spec.algorithm.name in TPE_FAMILY and rule.name == "median" and rule.settings.get("warmup_steps") == 0:
         warnings.append(
-            "early_stopping.settings.warmup_steps: tpe with median pruning from the first epoch stalls on "
-            "bench/search's MFHartmann-6 curves; leave warmup_steps out (a fifth of the epochs) or raise it"
+            f"early_stopping.settings.warmup_steps: {spec.algorithm.name} with median pruning from the first epoch "
+            "stalls on bench/search's MFHartmann-6 curves; leave warmup_steps out (a fifth of the epochs) or raise it"
         )
     return warnings
 
@@ -373,6 +418,41 @@ def _objective_problems(spec: StudySpec) -> list[str]:
         problems.append(f"algorithm.name: {algo!r} is for several objectives; this study has one")
     if spec.multi_objective and spec.early_stopping.name != "none":
         problems.append("early_stopping.name: Optuna cannot prune multi-objective trials; set early_stopping to none")
+    return problems
+
+
+def _expected_problems(spec: StudySpec) -> list[str]:
+    metrics = [o.metric for o in spec.objectives]
+    return [
+        f"targets.{name}.expected.{metric}: {metric!r} is not an objective of the study (valid: {', '.join(metrics)})"
+        for name, target in spec.targets.items()
+        for metric in target.expected
+        if metric not in metrics
+    ]
+
+
+def _target_grid_problems(spec: StudySpec) -> list[str]:
+    grid = spec.target_grid
+    if grid is None:
+        return []
+    if grid.rows == grid.columns:
+        return [f"target_grid.columns: {grid.columns!r} is also the rows; name two different target args"]
+    problems = []
+    for axis, arg in (("rows", grid.rows), ("columns", grid.columns)):
+        lacking = [name for name, target in spec.targets.items() if arg not in target.args]
+        if lacking:
+            problems.append(f"target_grid.{axis}: {arg!r} is not an arg of target(s) {', '.join(lacking)}")
+    if problems:
+        return problems
+    cells: dict[tuple[Any, Any], str] = {}
+    for name, target in spec.targets.items():
+        cell = (target.args[grid.rows], target.args[grid.columns])
+        if cell in cells:
+            problems.append(
+                f"target_grid: targets {cells[cell]} and {name} share the cell {grid.rows}={cell[0]!r}, "
+                f"{grid.columns}={cell[1]!r}"
+            )
+        cells.setdefault(cell, name)
     return problems
 
 

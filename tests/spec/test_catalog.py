@@ -115,11 +115,15 @@ def test_csi_matches_seed_002():
     for preset, algorithm, pruner in [
         ("random", "random", "median"),
         ("cmaes", "cmaes", "median"),
-        ("successive-halving", "tpe", "successive-halving"),
-        ("no-pruning", "tpe", "none"),
+        ("successive-halving", "multivariate-tpe", "successive-halving"),
+        ("no-pruning", "multivariate-tpe", "none"),
     ]:
         plan = build_plans(study, "default", presets=[preset])[0]
         assert (plan.algorithm.name, plan.early_stopping.name) == (algorithm, pruner)
+    # auto, with group decomposition for the optimizer's conditional parameters; quick's start-up trials carried over
+    (quick,) = build_plans(study, "default", presets=["quick"])
+    assert quick.algorithm.settings == {"seed": 42, "n_startup_trials": 4, "group": True}
+    assert quick.algorithm_choice.startswith("auto -> multivariate-tpe")
 
 
 def test_mlp_matches_seed_003():

@@ -47,8 +47,7 @@ def test_a_population_the_spec_sets_is_kept_and_one_stage_keeps_the_study_s_popu
     assert plan.algorithm.settings == {"population_size": 50}
 
 
-def test_the_forecast_study_s_population_matches_the_default_rule():
-    study = load_study("forecast")
-    (plan, *_) = build_plans(study, "all")
-    searched = sum(s.trials for s in plan.stages if s.mode == "continue")
-    assert plan.algorithm.settings["population_size"] == round(searched / 5)
+def test_the_forecast_study_s_auto_is_tpe_for_its_continuous_parameters():
+    for plan in build_plans(load_study("forecast"), "all"):
+        assert (plan.algorithm.name, plan.algorithm.settings) == ("tpe", {"seed": 42})
+        assert plan.algorithm_choice == "auto -> tpe {seed: 42} (2 objectives, a continuous parameter)"
