@@ -153,7 +153,8 @@ def compare(
     from hpoctl.results.compare import compare_targets, pivot_rows, write_compare_plot
 
     root = results_root(results)
-    comparison = compare_targets(root, load_study(study).spec.name)
+    loaded = load_study(study)
+    comparison = compare_targets(root, loaded.spec.name, loaded.spec)
     written = write_compare_plot(comparison, root)
     note(f"wrote {', '.join(str(p) for p in written)}")
     data = comparison.to_data()

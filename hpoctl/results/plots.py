@@ -1,6 +1,7 @@
 """The plots of one (study, target): optimisation history, parameter importances, parallel
 coordinates, slice, stage analysis and (several objectives) the Pareto front, each as a PNG and an
-interactive HTML page. A plot that cannot be drawn is skipped with a note, never an exception."""
+interactive HTML page, in the study's terms (terms.py). A plot that cannot be drawn is skipped with
+a note, never an exception."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ from typing import Any
 import numpy as np
 import optuna
 import plotly.graph_objects as go
-from optuna.exceptions import ExperimentalWarning
 from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
 from optuna.trial import FrozenTrial
 from plotly.subplots import make_subplots
 
 from hpoctl.plan import Plan
 from hpoctl.results import _figures, pareto, ranking
+from hpoctl.results.history_plot import draw_history
 from hpoctl.results.layout import PLOTS_DIR
+from hpoctl.results.param_plots import common_axes, draw_parallel, draw_slice
+from hpoctl.results.terms import ParamAxis, axis_label, param_axes, stage_colours
 from hpoctl.results.trials import complete, count_states, display_value, stage_of, stored_label
 
 
@@ -86,12 +89,8 @@ class _Context:
         becomes a note."""
         png, html = f"{PLOTS_DIR}/{name}.png", f"{PLOTS_DIR}/{name}.html"
         try:
-            # Optuna's matplotlib plots switch the global style to ggplot; the style context keeps
-            # that change in here and gives hpoctl's own plots the same look.
+            # The style context gives every plot the same look and undoes its settings afterwards.
             with warnings.catch_warnings(), _figures.style(), _figures.closing_new_figures():
-                # optuna.visualization.matplotlib is marked experimental; the warning says nothing
-                # to a user reading plots.
-                warnings.simplefilter("ignore", ExperimentalWarning)
                 # Matplotlib widens a degenerate axis (every trial with the same value) by itself.
                 warnings.filterwarnings("ignore", message="Attempting to set identical", category=UserWarning)
                 mpl_fig, plotly_fig = draw(*args)
@@ -105,41 +104,24 @@ class _Context:
             return
         self.result.plots.append(PlotFile(title, png, html))
 
-    def _target(self, index: int) -> dict[str, Any]:
-        """Optuna's `target`/`target_name` for objective `index` (needed with several objectives)."""
-        if not self.plan.multi_objective:
-            return {}
-        objective = self.plan.objectives[index]
-        return {"target": lambda t: t.values[index], "target_name": stored_label(objective)}
-
-    def _optuna(self, function: str, index: int, size: tuple[float, float]) -> tuple[Any, Any]:
-        kwargs = self._target(index)
-        axes = getattr(optuna.visualization.matplotlib, function)(self.study, **kwargs)
-        ax = axes.flat[0] if isinstance(axes, np.ndarray) else axes
-        fig = ax.figure
-        fig.set_size_inches(*size)
-        fig.suptitle(self.heading, fontsize=10, color="dimgray")
-        plotly_fig = getattr(optuna.visualization, function)(self.study, **kwargs)
-        plotly_fig.update_layout(title_text=f"{plotly_fig.layout.title.text or ''} · {self.heading}")
-        return fig, plotly_fig
-
     def history(self, index: int) -> tuple[Any, Any]:
-        return self._optuna("plot_optimization_history", index, (9, 5.5))
+        return draw_history(self.trials, self.stages, self.plan.objectives[index], index, self.heading)
 
     def parallel(self, index: int) -> tuple[Any, Any]:
-        self._need_params()
-        return self._optuna("plot_parallel_coordinate", index, (max(8, 1.6 * len(self._param_names()) + 3), 6))
+        axes = common_axes(self.trials, self._need_params())
+        if not axes:
+            raise Skip("no parameter is set on every complete trial")
+        return draw_parallel(self.trials, axes, self.plan.objectives[index], index, self.heading)
 
     def slice(self, index: int) -> tuple[Any, Any]:
-        self._need_params()
-        return self._optuna("plot_slice", index, (min(24, 3.4 * len(self._param_names()) + 1), 4.5))
+        axes = self._need_params()
+        return draw_slice(self.trials, self.stages, axes, self.plan.objectives[index], index, self.heading)
 
-    def _param_names(self) -> list[str]:
-        return sorted({name for t in complete(self.trials) for name in t.params})
-
-    def _need_params(self) -> None:
-        if not self._param_names():
+    def _need_params(self) -> list[ParamAxis]:
+        axes = param_axes(self.plan, complete(self.trials))
+        if not axes:
             raise Skip("the complete trials have no parameters")
+        return axes
 
     def importances(self) -> tuple[Any, Any]:
         """PED-ANOVA importances per objective (Optuna's default evaluator; fANOVA would need
@@ -211,6 +193,7 @@ class _Context:
         fig.suptitle(f"Stage analysis · {self.heading}")
         plotly_fig = make_subplots(rows=len(objectives), cols=1, subplot_titles=[o.label() for o in objectives])
         rng = np.random.default_rng(0)
+        colours = stage_colours(self.stages)
         for row, (index, objective) in enumerate(zip(range(len(objectives)), objectives, strict=True)):
             ax = axes[row]
             data = []
@@ -225,24 +208,26 @@ class _Context:
                         jitter=0.4,
                         pointpos=0,
                         text=[f"trial {t.number}" for t in done],
+                        marker={"color": colours[stage]},
                         showlegend=False,
                     ),
                     row=row + 1,
                     col=1,
                 )
             ax.boxplot([d if d else [np.nan] for d in data], tick_labels=labels, showfliers=False)
-            for position, values in enumerate(data, start=1):
-                ax.scatter(position + rng.uniform(-0.12, 0.12, len(values)), values, s=14, alpha=0.6, zorder=3)
+            for position, (stage, values) in enumerate(zip(stages, data, strict=True), start=1):
+                jitter = rng.uniform(-0.12, 0.12, len(values))
+                ax.scatter(position + jitter, values, s=14, alpha=0.6, zorder=3, color=colours[stage])
             if objective.target is not None:
                 ax.axhline(
                     objective.target, color="gray", linestyle="--", linewidth=1, label=f"target {objective.target:g}"
                 )
                 ax.legend(loc="best")
-            ax.set_ylabel(objective.metric)
+            ax.set_ylabel(axis_label(objective))
             ax.set_xlabel("Stage")
             ax.set_title(f"{objective.label()}, complete trials by stage", fontsize=10)
             ax.grid(axis="y", alpha=0.3)
-            plotly_fig.update_yaxes(title_text=objective.metric, row=row + 1, col=1)
+            plotly_fig.update_yaxes(title_text=axis_label(objective), row=row + 1, col=1)
         plotly_fig.update_layout(title_text=f"Stage analysis · {self.heading}", height=420 * len(objectives))
         return fig, plotly_fig
 
@@ -256,6 +241,7 @@ class _Context:
         chosen = pareto.balanced(front, directions)
         bests = pareto.best_per_objective(front, directions)
         labels = [stored_label(o) for o in self.plan.objectives]
+        titles = [f"{label} ({o.optimised_direction})" for label, o in zip(labels, self.plan.objectives, strict=True)]
         pairs = [(i, j) for i in range(len(labels)) for j in range(i + 1, len(labels))]
         fig, axes = _figures.new_figure(6.5 * len(pairs), 5.5, ncols=len(pairs))
         plotly_fig = make_subplots(rows=1, cols=len(pairs))
@@ -285,8 +271,8 @@ class _Context:
                     zorder=4,
                     label=f"{name} (#{pick.number})",
                 )
-            ax.set_xlabel(labels[i])
-            ax.set_ylabel(labels[j])
+            ax.set_xlabel(titles[i])
+            ax.set_ylabel(titles[j])
             ax.set_title(f"Pareto front, stage {stage} · {self.heading}")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
@@ -316,7 +302,7 @@ class _Context:
                 row=1,
                 col=k + 1,
             )
-            plotly_fig.update_xaxes(title_text=labels[i], row=1, col=k + 1)
-            plotly_fig.update_yaxes(title_text=labels[j], row=1, col=k + 1)
+            plotly_fig.update_xaxes(title_text=titles[i], row=1, col=k + 1)
+            plotly_fig.update_yaxes(title_text=titles[j], row=1, col=k + 1)
         plotly_fig.update_layout(title_text=f"Pareto front, stage {stage} · {self.heading}")
         return fig, plotly_fig

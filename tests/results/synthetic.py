@@ -144,11 +144,19 @@ def add_forecast_trials(study: optuna.Study, plan: Plan, points: list[tuple[floa
         add(study, plan, "search", "complete", [mae, abs(picp - 0.80)], params, NHITS_DISTRIBUTIONS, metrics)
 
 
-def build_everest(root: Path, target: str = "M_24h") -> tuple[optuna.Study, Plan]:
-    """The quick everest run of EVEREST_TRIALS, stored in root/everest/<target>/study.db."""
-    plan = build_plans(load_study("everest"), target, presets=["quick"])[0]
-    study = new_study(root / "everest" / target, plan)
+def everest_plan(target: str = "M_24h") -> Plan:
+    return build_plans(load_study("everest"), target, presets=["quick"])[0]
+
+
+def build_everest(
+    root: Path, target: str = "M_24h", shift: float = 0.0, *, sqlite: bool = True
+) -> tuple[optuna.Study, Plan]:
+    """The quick everest run of EVEREST_TRIALS (every TSS plus `shift`), stored in root/everest/<target>/study.db
+    (sqlite=False: in memory)."""
+    plan = everest_plan(target)
+    study = new_study(root / "everest" / target, plan, sqlite=sqlite)
     for number, (stage, state, tss, failure, source) in enumerate(EVEREST_TRIALS):
+        tss = round(tss + shift, 6) if tss is not None else None
         params = everest_params(source if source is not None else number)
         metrics = {"tss": tss, "val_loss": round(1 - tss, 6)} if tss is not None else {}
         values = [tss] if tss is not None else None
