@@ -19,6 +19,7 @@ from hpoctl.cli import plan as plan_cmd
 from hpoctl.cli import render as render_cmd
 from hpoctl.cli import results, studies, validate
 from hpoctl.cli import train_best as train_best_cmd
+from hpoctl.cli import watch as watch_cmd
 from hpoctl.cli.system_errors import database_error_line, is_database_error, system_error_line
 from hpoctl.config import CONFIG_ENV, load_config
 from hpoctl.errors import HpoctlError
@@ -41,6 +42,7 @@ app.command("validate")(validate.validate)
 app.command("plan")(plan_cmd.plan)
 app.command("launch")(launch_cmd.launch)
 app.command("status")(launch_cmd.status)
+app.command("watch")(watch_cmd.watch)
 app.command("cancel")(launch_cmd.cancel)
 app.command("delete")(launch_cmd.delete)
 app.command("train-best")(train_best_cmd.train_best)

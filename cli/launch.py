@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from hpoctl.backends import StageStatus
 from hpoctl.cli.options import (
     AlgorithmOpt,
     BackendOpt,
@@ -163,21 +165,24 @@ def status(
         hpoctl status everest --target M_24h --preset quick -o json
         hpoctl status everest --backend katib --namespace hpo
     """
-    plans = select_plans(study, target, stage=stage, preset=preset, set_=set_)
-    chosen = chosen_backend(backend)
-    options = backend_options(
-        chosen,
-        results=results,
-        stage=stage,
-        study_name=study_name,
-        namespace=namespace,
-        context=context,
-        kubeconfig=kubeconfig,
-        config=config,
-    )
-    rows = [row.as_row() for row in chosen.status(plans, options)]
+    _, poll = status_poll(study, target, backend, stage=stage, preset=preset, set_=set_, results=results,
+                          study_name=study_name, namespace=namespace, context=context, kubeconfig=kubeconfig,
+                          config=config)  # fmt: skip
+    rows = [row.as_row() for row in poll()]
     columns = ["target", "stage", "state", "trials_done", "trials_budget", "running", "pruned", "failed", "best"]
     emit(rows, output, columns=[*columns, "detail"])
+
+
+def status_poll(
+    study: str, target: list[str], backend: str | None, *, stage: str | None, results: Path | None, **options: Any
+) -> tuple[str, Callable[[], list[StageStatus]]]:
+    """The selected targets' status rows as `status` and `watch` read them: the backend's name and a function
+    that asks the backend again each time it is called."""
+    preset, set_ = options.pop("preset"), options.pop("set_")
+    plans = select_plans(study, target, stage=stage, preset=preset, set_=set_)
+    chosen = chosen_backend(backend)
+    chosen_options = backend_options(chosen, results=results, stage=stage, **options)
+    return chosen.name, lambda: chosen.status(plans, chosen_options)
 
 
 def cancel(

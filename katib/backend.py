@@ -12,6 +12,7 @@ running Experiment's trial counts.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -24,10 +25,11 @@ from hpoctl.backends._base import Backend, Launched, Options, Rendered, StageSta
 from hpoctl.catalog import load_study
 from hpoctl.config import HpoctlConfig, load_config
 from hpoctl.errors import BackendError, UsageError
+from hpoctl.eta import StagePace, remaining_seconds
 from hpoctl.katib import names
 from hpoctl.katib.client import Connection, KatibApi, connect
 from hpoctl.katib.manifest_io import dump_manifests, manifests_document
-from hpoctl.katib.pull import build_study, experiments_of, objective_values, pull_results, read_trials
+from hpoctl.katib.pull import build_study, experiments_of, katib_time, objective_values, pull_results, read_trials
 from hpoctl.katib.render import (
     RenderedExperiment,
     RenderOptions,
@@ -373,18 +375,22 @@ class KatibBackend(Backend):
         if values and all(v is not None for v in values):
             best = values[0] if len(values) == 1 else values  # type: ignore[assignment]
         failed = sum(int(status.get(k) or 0) for k in ("trialsFailed", "trialsKilled", "trialMetricsUnavailable"))
+        done = int(status.get("trialsSucceeded") or 0) + failed + int(status.get("trialsEarlyStopped") or 0)
+        budget = int(spec.get("maxTrialCount") or stage.trials)
+        state = _STATES[condition]
         return StageStatus(
             plan.study,
             plan.target,
             stage.name,
-            _STATES[condition],
-            int(status.get("trialsSucceeded") or 0) + failed + int(status.get("trialsEarlyStopped") or 0),
-            int(spec.get("maxTrialCount") or stage.trials),
+            state,
+            done,
+            budget,
             running=int(status.get("trialsRunning") or 0) + int(status.get("trialsPending") or 0),
             failed=failed,
             pruned=int(status.get("trialsEarlyStopped") or 0),
             best=best,
             detail=f"{namespace}/{name}" + (f": {message}" if condition in ("Failed",) and message else ""),
+            eta_s=_experiment_eta(status, stage, done, budget) if state == RUNNING else None,
         )
 
     def results(self, plans: list[Plan], options: Options) -> list[str]:
@@ -565,3 +571,10 @@ def _progress(experiment: dict[str, Any]) -> str:
     )
     running = int(status.get("trialsRunning") or 0) + int(status.get("trialsPending") or 0)
     return f"{done}/{spec.get('maxTrialCount')} trials, {running} running"
+
+
+def _experiment_eta(status: dict[str, Any], stage: StagePlan, done: int, budget: int) -> float | None:
+    """Seconds left for a running Experiment, at its pace since Katib started it."""
+    started = katib_time(status.get("startTime"))
+    elapsed = (dt.datetime.now() - started).total_seconds() if started is not None else None
+    return remaining_seconds([StagePace(stage.epochs, budget, done, elapsed)])

@@ -139,8 +139,8 @@ def read_trials(plan: Plan, experiment: Mapping[str, Any], trials: Iterable[Mapp
                 params=params,
                 observed={m.get("name"): m for m in (status.get("observation") or {}).get("metrics") or []},
                 created=str(tmeta.get("creationTimestamp") or ""),
-                started=_time(status.get("startTime")),
-                completed=_time(status.get("completionTime")),
+                started=katib_time(status.get("startTime")),
+                completed=katib_time(status.get("completionTime")),
                 source=source,
                 repeat=repeat,
             )
@@ -162,7 +162,7 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _time(value: Any) -> dt.datetime | None:
+def katib_time(value: Any) -> dt.datetime | None:
     """A Katib timestamp (UTC) as Optuna keeps trial times: naive, in local time."""
     if not value:
         return None

@@ -2,8 +2,8 @@
 # Debian packages the tests need, installed when missing (as root, as on CI); a no-op otherwise.
 set -euo pipefail
 # SLURM for tests/slurm (a single-node cluster the tests start: scripts/slurm-cluster.sh), with slurmdbd and
-# MariaDB so that sacct works.
-packages=(slurmctld slurmd slurm-client munge slurmdbd mariadb-server)
+# MariaDB so that sacct works; tmux drives the live `hpoctl watch` view in tests/cli/test_watch.py.
+packages=(slurmctld slurmd slurm-client munge slurmdbd mariadb-server tmux)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 ((${#missing[@]})) || exit 0

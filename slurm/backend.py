@@ -16,6 +16,7 @@ from pathlib import Path
 from hpoctl.backends._base import Backend, Launched, Options, Rendered, StageStatus
 from hpoctl.config import SlurmJobSettings, load_config
 from hpoctl.errors import BackendError, UnknownNameError
+from hpoctl.eta import study_eta
 from hpoctl.plan import Plan
 from hpoctl.results import layout
 from hpoctl.results.ranking import best_so_far
@@ -228,6 +229,7 @@ class SlurmBackend(Backend):
                     pruned=sum(c.pruned for c in counts.values()),
                     best=best_so_far(opened, plan.multi_objective),
                     detail=detail,
+                    eta_s=study_eta(opened, plan) if any(t.active for t in every) else None,
                 )
             )
             if not render.settings.storage:

@@ -106,6 +106,8 @@ class StageStatus:
     pruned: int = 0
     best: float | list[float] | str | None = None
     detail: str = ""
+    eta_s: float | None = None
+    """Seconds left at the pace so far (`hpoctl.eta`), where something runs and there is a pace to go by."""
 
     def as_row(self) -> dict[str, Any]:
         return dict(self.__dict__)
