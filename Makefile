@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 HPOCTL := $(VENV)/bin/hpoctl
 
-.PHONY: demo test lint bench bench-search system-deps kube-tools kube-up kube-down clean images push-images sif chart-lint
+.PHONY: demo test lint bench bench-search gpu-wheels system-deps kube-tools kube-up kube-down clean images push-images sif chart-lint
 REGISTRY ?= ghcr.io/hpoctl
 VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 
@@ -78,3 +78,12 @@ $(VENV)/.installed-bench: $(VENV)/.installed-dev
 
 bench-search: $(VENV)/.installed-bench
 	$(PY) bench/search/run.py
+
+# What bench/bench_gpu.py installs on a bare GPU machine (torch and Lightning there; CPython 3.12): the hpoctl wheel
+# and the trainers' other dependencies, at this venv's versions, into .cache/gpu-wheels (carried to the machine).
+GPU_WHEELS := .cache/gpu-wheels
+gpu-wheels: $(VENV)/.installed-dev
+	rm -rf $(GPU_WHEELS) && mkdir -p $(GPU_WHEELS)
+	$(PIP) wheel --no-deps --no-build-isolation -w $(GPU_WHEELS) .
+	$(PIP) download --only-binary=:all: --python-version 3.12 --platform manylinux2014_x86_64 --no-deps \
+	  -d $(GPU_WHEELS) $$($(PIP) freeze | grep -iE '^(pydantic|pydantic_core|annotated-types|typing_extensions|typing-inspection|PyYAML)==')

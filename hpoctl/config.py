@@ -25,6 +25,7 @@ and `kubectl describe node` and copy a pool into your file when yours does not m
 from __future__ import annotations
 
 import os
+import re
 import types
 from collections.abc import Mapping
 from pathlib import Path
@@ -98,6 +99,24 @@ class NodePool(_Strict):
     node_selector: dict[LabelKey, LabelValue] = Field(default_factory=dict)
     tolerations: list[Toleration] = Field(default_factory=list)
     gpu_resource: Annotated[str, Field(pattern=_RESOURCE_NAME)] = "nvidia.com/gpu"
+    gpu_sharing: Literal["none", "mig", "time-slicing", "mps"] = Field(
+        default="none",
+        description="How the pool's GPUs are shared out by the cluster: none (a trial gets whole GPUs), mig (a MIG "
+        "profile such as nvidia.com/mig-1g.18gb), time-slicing or mps (the NVIDIA device plugin's replicas, e.g. "
+        "nvidia.com/gpu or nvidia.com/gpu.shared). A trial pod asks for one unit of gpu_resource a GPU.",
+    )
+
+    @model_validator(mode="after")
+    def _check_sharing(self):
+        mig = re.fullmatch(r"nvidia\.com/mig-\d+g\.\d+gb", self.gpu_resource) is not None
+        if self.gpu_sharing == "mig" and not mig:
+            raise ValueError(
+                f"gpu_sharing mig needs a MIG profile as gpu_resource (e.g. nvidia.com/mig-1g.18gb), got "
+                f"{self.gpu_resource!r}"
+            )
+        if mig and self.gpu_sharing != "mig":
+            raise ValueError(f"gpu_resource {self.gpu_resource!r} is a MIG profile: set gpu_sharing: mig")
+        return self
 
 
 class SecretRef(_Strict):
@@ -195,6 +214,13 @@ class SlurmJobSettings(_Strict):
         "else limits.timeout, capped by this; a stage that needs longer requeues itself.",
     )
     gpu_type: SlurmName | None = Field(default=None, description="GPU type in --gres=gpu:TYPE:N, e.g. a100.")
+    gpu_shards: int | None = Field(
+        default=None,
+        ge=1,
+        description="The shards each GPU is split into where the cluster's gres.conf names them (Name=shard "
+        "Count=N per GPU): a study with a number of trials_per_gpu then asks --gres=shard:N/trials_per_gpu a task "
+        "and SLURM packs the tasks; unset, a task asks a whole GPU and runs trials_per_gpu trials on it.",
+    )
     workers: int | None = Field(
         default=None, ge=1, description="Array tasks (Optuna workers) per target; default: limits.parallelism."
     )

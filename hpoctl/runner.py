@@ -30,12 +30,14 @@ from optuna.trial import TrialState
 
 from hpoctl import trial_record as rec
 from hpoctl.errors import HpoctlError
+from hpoctl.gpu_share import GpuLeases, Lease
 from hpoctl.inprocess import Objective, run_objective
 from hpoctl.plan import Plan, StagePlan, confirmation_seed
 from hpoctl.results.layout import MODEL_DIR
 from hpoctl.search.objectives import intermediate_value, objective_problem, objective_value
 from hpoctl.search.space import suggest
 from hpoctl.tracking_env import local_run_name, tracking_env
+from hpoctl.trainer_contract import ExitCode
 from hpoctl.trial_process import INTERRUPTED_EXIT, TrialRun, run_trial_process
 from hpoctl.warm_slot import WarmSlot, start_warm_slots
 
@@ -165,6 +167,7 @@ class StageRunner:
         backend: str = "local",
         shared: SharedStudy | None = None,
         devices: list[str] | None = None,
+        gpu_leases: GpuLeases | None = None,
         warm_slots: Sequence[WarmSlot] = (),
         objective: Objective | None = None,
     ):
@@ -179,7 +182,9 @@ class StageRunner:
         self.deadline, self.cache_dir, self.threads = deadline, cache_dir, threads_per_trial
         self.stop_event = stop_event or threading.Event()
         self.on_event, self.backend, self.shared = on_event, backend, shared
-        self.devices = devices  # CUDA_VISIBLE_DEVICES of each worker slot's trials (GPU trials, local)
+        self.devices = devices  # CUDA_VISIBLE_DEVICES of each worker slot's trials (trials of several GPUs, local)
+        self.gpu_leases = gpu_leases
+        """The GPU each one-GPU trial runs on, several trials a GPU (hpoctl.gpu_share); None: `devices`."""
         self._lock = threading.Lock()
         self._in_flight = 0
         self._errors: list[BaseException] = []
@@ -257,26 +262,55 @@ class StageRunner:
             own = warm = next(iter(start_warm_slots(self.plan.trainer, 1)), None)
         try:
             while True:
-                claimed = self._claim()
-                if claimed is None:
-                    return
-                trial, params = claimed
+                lease = None
+                if self.gpu_leases is not None:
+                    lease = self.gpu_leases.acquire(stop=self.stop_event)
+                    if lease is None:
+                        return
                 try:
-                    self._run_one(trial, params, env, warm)
-                except optuna.exceptions.UpdateFinishedTrialError:
-                    if self.shared is None:
-                        raise
-                    # Another process took this one for dead and failed it as interrupted: it is re-run, nothing lost.
-                    self.on_event(TrialEvent(self.stage.name, trial.number, "interrupted", budget=self.stage.trials))
+                    claimed = self._claim()
+                    if claimed is None:
+                        return
+                    self._run_claimed(*claimed, env, warm, lease)
                 finally:
-                    with self._lock:
-                        self._in_flight -= 1
+                    if lease is not None:
+                        self.gpu_leases.release(lease)
         except BaseException as e:  # surfaced by run() in the main thread
             self._errors.append(e)
             self.stop_event.set()
         finally:
             if own is not None:
                 own.close()
+
+    def _run_claimed(
+        self,
+        trial: optuna.Trial,
+        params: dict[str, Any],
+        env: dict[str, str] | None,
+        warm: WarmSlot | None,
+        lease: Lease | None,
+    ) -> None:
+        alone = None
+        try:
+            if lease is not None and trial.user_attrs.get(rec.RUN_ALONE):
+                self.gpu_leases.release(lease)
+                lease = alone = self.gpu_leases.acquire(alone=True, stop=self.stop_event)
+                if lease is None:
+                    self._tell(trial, TrialRun(exit_code=INTERRUPTED_EXIT, stopped_by_us="interrupted"))
+                    return
+            if lease is not None:
+                env = {**(env or {}), "CUDA_VISIBLE_DEVICES": lease.id}
+            self._run_one(trial, params, env, warm, lease)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            if self.shared is None:
+                raise
+            # Another process took this one for dead and failed it as interrupted: it is re-run, nothing lost.
+            self.on_event(TrialEvent(self.stage.name, trial.number, "interrupted", budget=self.stage.trials))
+        finally:
+            if alone is not None:
+                self.gpu_leases.release(alone)
+            with self._lock:
+                self._in_flight -= 1
 
     def _shared_lock(self) -> contextlib.AbstractContextManager[Any]:
         return self.shared.lock() if self.shared is not None else contextlib.nullcontext()
@@ -360,6 +394,7 @@ class StageRunner:
         params: dict[str, Any],
         env: dict[str, str] | None = None,
         warm: WarmSlot | None = None,
+        lease: Lease | None = None,
     ) -> None:
         workdir = self.trials_dir / f"{trial.number:05d}"
         argv = [
@@ -406,7 +441,25 @@ class StageRunner:
             },
             warm=warm,
         )
-        self._tell(trial, run)
+        if run.gpu_memory is not None:
+            trial.set_user_attr(rec.GPU_MEMORY, run.gpu_memory[0])
+            if self.gpu_leases is not None:
+                self.gpu_leases.measured(*run.gpu_memory)
+        self._tell(trial, run, lease)
+
+    def _crowded_out(self, run: TrialRun, lease: Lease | None) -> bool:
+        """A trial that ran out of memory on a GPU it shared: its neighbours' doing as much as its own. Its GPU
+        takes one trial fewer from now on."""
+        if lease is None or lease.alone or not lease.crowded or run.exit_code != ExitCode.OUT_OF_MEMORY:
+            return False
+        self.gpu_leases.crowded_out(lease)
+        return True
+
+    def _enqueue_alone(self, trial: optuna.Trial) -> None:
+        """The configuration again, to run with a GPU to itself; a top-k repeat keeps its source and seed."""
+        kept = (rec.STAGE, rec.SOURCE_TRIAL, rec.REPEAT, rec.SEED)
+        attrs = {k: trial.user_attrs[k] for k in kept if k in trial.user_attrs}
+        self.study.enqueue_trial(trial.params, user_attrs={**attrs, rec.RUN_ALONE: True})
 
     def _pruning_callback(self, trial: optuna.Trial) -> Callable[[dict[str, float]], bool] | None:
         if self.plan.multi_objective or self.stage.mode == "top-k":
@@ -430,7 +483,7 @@ class StageRunner:
         terminated = run.exit_code in (INTERRUPTED_EXIT, -signal.SIGTERM)
         return self.stop_event.is_set() or (self.shared is not None and terminated)
 
-    def _tell(self, trial: optuna.Trial, run: TrialRun) -> None:
+    def _tell(self, trial: optuna.Trial, run: TrialRun, lease: Lease | None = None) -> None:
         values = [objective_value(o, run.history) for o in self.plan.objectives]
         final = dict(run.history[-1]) if run.history else {}
         for objective, value in zip(self.plan.objectives, values, strict=True):
@@ -454,6 +507,12 @@ class StageRunner:
             trial.set_user_attr(INTERRUPTED, True)
             trial.set_user_attr(rec.FAILURE, "interrupted before it finished; re-run on resume")
             self.study.tell(trial, state=TrialState.FAIL)
+            state, value = "interrupted", None
+        elif self._crowded_out(run, lease):
+            trial.set_user_attr(INTERRUPTED, True)
+            trial.set_user_attr(rec.FAILURE, "out of GPU memory beside other trials on its GPU; run again alone")
+            self.study.tell(trial, state=TrialState.FAIL)
+            self._enqueue_alone(trial)
             state, value = "interrupted", None
         elif run.ok and not problems and all(v is not None and math.isfinite(v) for v in values):
             self.study.tell(trial, values if self.plan.multi_objective else values[0])

@@ -24,12 +24,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hpoctl.metric_lines import parse_metric_line
 from hpoctl.trainer_contract import ExitCode
 from hpoctl.warm_slot import WarmSlot, WarmSlotError, WarmTrial
 
 INTERRUPTED_EXIT = int(ExitCode.INTERRUPTED)
+GpuMemory = tuple[int, int] | None
 EXIT_MEANINGS = {
     ExitCode.ERROR: "error",
     ExitCode.USAGE: "bad arguments",
@@ -62,6 +64,8 @@ class TrialRun:
     malformed: list[tuple[float, str, str]] = field(default_factory=list)
     dropped_lines: int = 0
     dropped_bytes: int = 0
+    gpu_memory: GpuMemory = None
+    """(peak, total) bytes of the trial's GPU, from its metrics.json (`trials_per_gpu: auto` packs by it)."""
 
     @property
     def ok(self) -> bool:
@@ -166,7 +170,7 @@ def run_trial_process(
         err_log.seek(0, os.SEEK_END)
         err_log.seek(max(0, err_log.tell() - 8192))
         run.error_line = _last_line(err_log.read().decode("utf-8", errors="replace"))
-    run.history = _merge_metrics_file(workdir, run.history)
+    run.history, run.gpu_memory = _read_metrics_file(workdir, run.history)
     run.duration_s = time.monotonic() - started
     return run
 
@@ -249,14 +253,21 @@ def _last_line(text: str) -> str | None:
     return lines[-1][:500] if lines else None
 
 
-def _merge_metrics_file(workdir: Path, parsed: list[dict[str, float]]) -> list[dict[str, float]]:
-    """The trainer's metrics.json history carries full precision: its numbers replace the parsed ones epoch by
-    epoch, and a value only stdout carried (a nan the file could not hold) stays."""
+def _read_metrics_file(workdir: Path, parsed: list[dict[str, float]]) -> tuple[list[dict[str, float]], GpuMemory]:
+    """The history with the full precision of the trainer's metrics.json, and the GPU memory it reports."""
     path = workdir / "output" / "metrics.json"
     try:
-        history = json.loads(path.read_text()).get("history")
-    except (OSError, ValueError, AttributeError):
-        return parsed
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return parsed, None
+    if not isinstance(document, dict):
+        return parsed, None
+    return _merge_history(document.get("history"), parsed), _gpu_memory(document.get("gpu_memory"))
+
+
+def _merge_history(history: Any, parsed: list[dict[str, float]]) -> list[dict[str, float]]:
+    """The trainer's metrics.json history carries full precision: its numbers replace the parsed ones epoch by
+    epoch, and a value only stdout carried (a nan the file could not hold) stays."""
     if not isinstance(history, list) or len(history) < len(parsed):
         return parsed
     merged = []
@@ -266,3 +277,13 @@ def _merge_metrics_file(workdir: Path, parsed: list[dict[str, float]]) -> list[d
         numbers = {k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         merged.append({**(parsed[i] if i < len(parsed) else {}), **numbers})
     return merged
+
+
+def _gpu_memory(reported: Any) -> GpuMemory:
+    """(peak, total) bytes from metrics.json's `gpu_memory`, when the trainer ran on a GPU and said so."""
+    if not isinstance(reported, dict):
+        return None
+    peak, total = reported.get("peak_bytes"), reported.get("total_bytes")
+    if isinstance(peak, int) and isinstance(total, int) and 0 < peak <= total:
+        return peak, total
+    return None

@@ -22,6 +22,8 @@ INTERRUPTED = "interrupted"  # True on a trial cut short (Ctrl-C, a killed launc
 BACKEND = "backend"  # local | slurm | katib
 KATIB_TRIAL = "katib_trial"  # a pulled Katib trial's name
 DROPPED_LINES = "stdout_lines_dropped"  # stdout lines over the supervisor's line cap, dropped unparsed
+RUN_ALONE = "run_alone"  # True: a configuration that ran out of GPU memory beside other trials, run again alone
+GPU_MEMORY = "gpu_memory_peak_bytes"  # the trainer's peak GPU memory (metrics.json), what trials_per_gpu packs by
 DUPLICATE_REPLACED = "duplicate_replaced"  # True: the sampler proposed a taken configuration; a fresh one ran
 
 STUDY_ATTR_PLAN = "hpoctl_plan"  # study user attr: the resolved plan (JSON-able dict)

@@ -130,6 +130,7 @@ def render_stage(plans: Sequence[Plan], stage_name: str, options: RenderOptions)
         "# set-up",
         *(f"module load {shlex.quote(m)}" for m in settings.modules),
         "export PYTHONUNBUFFERED=1",
+        *([f"export HPOCTL_SLURM_SHARDS={shards}"] if (shards := shards_per_task(plan, settings)) else []),
         *(f"export {name}={shlex.quote(value)}" for name, value in sorted(settings.env.items())),
         *settings.setup,
         f"targets=({' '.join(shlex.quote(t) for t in targets)})",
@@ -185,6 +186,15 @@ def stage_workers(plan: Plan, stage: StagePlan, configured: int | None) -> int:
     return max(1, min(configured or plan.limits.parallelism, stage.trials))
 
 
+def shards_per_task(plan: Plan, settings: SlurmJobSettings) -> int | None:
+    """`--gres=shard:N` for a one-GPU trial where the cluster shards its GPUs and the study says how many trials
+    share one; None otherwise (with `auto` the task takes a GPU and packs it by the trials' memory)."""
+    per_gpu = plan.resources.trials_per_gpu
+    if not settings.gpu_shards or plan.resources.gpu != 1 or per_gpu == "auto":
+        return None
+    return max(1, settings.gpu_shards // int(per_gpu))
+
+
 def sbatch_options(plan: Plan, stage: StagePlan, settings: SlurmJobSettings, *, tasks: int, logs: Path) -> list[str]:
     """The `#SBATCH` options, sorted by name and shell-quoted."""
     gpu = plan.resources.gpu
@@ -203,7 +213,10 @@ def sbatch_options(plan: Plan, stage: StagePlan, settings: SlurmJobSettings, *, 
         "requeue": None,
         "signal": f"B:{TIME_LIMIT_SIGNAL}@{settings.signal_grace}",
     }
-    if gpu:
+    shards = shards_per_task(plan, settings)
+    if shards:
+        options["gres"] = f"shard:{shards}"
+    elif gpu:
         options["gres"] = f"gpu:{settings.gpu_type}:{gpu}" if settings.gpu_type else f"gpu:{gpu}"
     for name, value in (("partition", partition), ("account", settings.account), ("qos", settings.qos)):
         if value:

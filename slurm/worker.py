@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from hpoctl.gpu_share import GpuLeases, visible_gpu_ids
 from hpoctl.plan import Plan
 from hpoctl.results import layout
 from hpoctl.results.refresh import Throttled
@@ -39,6 +40,16 @@ def threads_per_trial(n_jobs: int, environ: dict[str, str] | None = None) -> int
     cpus = env.get("SLURM_CPUS_PER_TASK")
     count = int(cpus) if cpus and cpus.isdigit() else len(os.sched_getaffinity(0))
     return max(1, count // max(1, n_jobs))
+
+
+def task_gpu_leases(plan: Plan, environ: dict[str, str] | None = None) -> GpuLeases | None:
+    """Several trials on the array task's one GPU (`resources.trials_per_gpu`), unless SLURM shares the GPU out
+    itself: with `slurm.gpu_shards` each task asks for a share (`--gres=shard:N`) and runs one trial."""
+    gpus = visible_gpu_ids()
+    shards = (environ if environ is not None else os.environ).get("HPOCTL_SLURM_SHARDS")
+    if plan.resources.gpu != 1 or plan.resources.trials_per_gpu == 1 or not gpus or shards:
+        return None
+    return GpuLeases(gpus[:1], plan.resources.trials_per_gpu)
 
 
 def run_worker(
@@ -104,6 +115,10 @@ def run_worker(
             detail = f" {event.value}" if event.value is not None else ""
             say(f"trial {event.number} {event.state}{detail} ({done} done)")
 
+        gpu_leases = task_gpu_leases(plan)
+        if gpu_leases is not None:
+            n_jobs = max(n_jobs, gpu_leases.slots)
+            say(f"up to {n_jobs} trials on this task's GPU (trials_per_gpu {plan.resources.trials_per_gpu})")
         runner = StageRunner(
             plan,
             stage,
@@ -113,6 +128,7 @@ def run_worker(
             seed=seed,
             cache_dir=cache_dir,
             threads_per_trial=threads_per_trial(n_jobs),
+            gpu_leases=gpu_leases,
             stop_event=stop,
             on_event=on_event,
             backend="slurm",

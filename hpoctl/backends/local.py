@@ -21,6 +21,8 @@ import optuna
 
 from hpoctl.backends._base import Backend, Launched, Options, Rendered, StageStatus
 from hpoctl.errors import BackendError, HpoctlError
+from hpoctl.eta import study_eta
+from hpoctl.gpu_share import MAX_TRIALS_PER_GPU, GpuLeases, TrialsPerGpu, sharing_mode, visible_gpu_ids
 from hpoctl.plan import Plan
 from hpoctl.progress import Progress
 from hpoctl.results import layout
@@ -131,7 +133,9 @@ class LocalBackend(Backend):
             parallelism=plan.limits.parallelism,
             n_jobs=options.n_jobs,
             threads=options.threads,
+            trials_per_gpu=plan.resources.trials_per_gpu,
         )
+        gpu_leases = pack.gpu_leases()  # one a launch: what auto learns of the trials' memory holds for every stage
         n_jobs = pack.n_jobs
         with target_lock(out_dir):
             study = self._open_study(plan, out_dir, options, n_jobs)
@@ -173,6 +177,7 @@ class LocalBackend(Backend):
                         cache_dir=options.cache_dir,
                         threads_per_trial=pack.threads,
                         devices=pack.devices,
+                        gpu_leases=gpu_leases,
                         stop_event=stop_event,
                         on_event=on_event,
                         warm_slots=warm_slots,
@@ -251,6 +256,7 @@ class LocalBackend(Backend):
                     pruned=sum(c.pruned for c in counts.values()),
                     best=best_so_far(study, plan.multi_objective),
                     detail=f"pid {holder}" if holder else "",
+                    eta_s=study_eta(study, plan) if holder else None,
                 )
             )
         return rows
@@ -296,12 +302,24 @@ class Packing:
 
     n_jobs: int  # trials side by side
     threads: int  # threads each trial's trainer uses (--threads)
-    devices: list[str] | None = None  # a GPU trial's CUDA_VISIBLE_DEVICES, by worker slot
+    devices: list[str] | None = None  # a trial of several GPUs: its CUDA_VISIBLE_DEVICES, by worker slot
     why: str = ""
+    shared_gpus: list[str] | None = None  # one-GPU trials: the GPUs they share out (hpoctl.gpu_share)
+    trials_per_gpu: TrialsPerGpu = 1
+
+    def gpu_leases(self) -> GpuLeases | None:
+        return GpuLeases(self.shared_gpus, self.trials_per_gpu) if self.shared_gpus else None
 
     def describe(self) -> str:
-        gpus = f", GPUs {' | '.join(self.devices)}" if self.devices else ""
         threads = f"{self.threads} thread{'s' if self.threads != 1 else ''} each"
+        if self.shared_gpus:
+            many = "auto: one until a trial reports its GPU memory" if self.trials_per_gpu == "auto" else None
+            per_gpu = many or str(self.trials_per_gpu)
+            return (
+                f"up to {self.n_jobs} trials side by side, {threads}, on GPUs {' | '.join(self.shared_gpus)} "
+                f"(trials per GPU {per_gpu}; {sharing_mode()}) ({self.why})"
+            )
+        gpus = f", GPUs {' | '.join(self.devices)}" if self.devices else ""
         return f"{self.n_jobs} trials side by side, {threads}{gpus} ({self.why})"
 
 
@@ -314,13 +332,18 @@ def packing(
     n_jobs: int | None = None,
     threads: int | None = None,
     gpu_ids: list[str] | None = None,
+    trials_per_gpu: TrialsPerGpu = 1,
 ) -> Packing:
     """Trials side by side and threads per trial, for throughput: small models scale poorly across threads, so
     CPU trials run one thread each, as many side by side as there are cores (bench/bench_packing.py measures the
-    gain); a trial that asks for GPUs, on a machine with GPUs, gets its own `trial_gpus` of them, one trial per
-    share, with the cores shared out. The spec's `limits.parallelism` caps the trials side by side; `n_jobs` and
-    `threads` (--n-jobs, --threads) override."""
-    if trial_gpus and gpus:
+    gain); trials of one GPU share the GPUs, `trials_per_gpu` on each (`auto`: as many as fit, hpoctl.gpu_share);
+    a trial of several GPUs gets its own, one trial per share. The cores are shared out. The spec's
+    `limits.parallelism` caps the trials side by side; `n_jobs` and `threads` (--n-jobs, --threads) override."""
+    shared = trial_gpus == 1 and gpus > 0 and trials_per_gpu != 1
+    if shared:
+        per_gpu = MAX_TRIALS_PER_GPU if trials_per_gpu == "auto" else int(trials_per_gpu)
+        slots, why = gpus * per_gpu, f"{gpus} GPUs, trials_per_gpu {trials_per_gpu}"
+    elif trial_gpus and gpus:
         slots, why = max(1, gpus // trial_gpus), f"{gpus} GPUs, {trial_gpus} a trial"
     else:
         slots, why = max(1, cores), f"{cores} cores, CPU trials"
@@ -330,27 +353,23 @@ def packing(
         jobs = min(parallelism, slots)
         if parallelism < slots:
             why += f", limits.parallelism {parallelism}"
+    ids = gpu_ids or [str(i) for i in range(gpus)]
     devices = None
-    if trial_gpus and gpus:
-        ids = gpu_ids or [str(i) for i in range(gpus)]
+    if trial_gpus and gpus and not shared:
         shares = [ids[i : i + trial_gpus] for i in range(0, len(ids) - trial_gpus + 1, trial_gpus)] or [ids]
         devices = [",".join(shares[slot % len(shares)]) for slot in range(jobs)]
-    return Packing(jobs, threads or max(1, cores // jobs), devices, why)
+    return Packing(
+        jobs,
+        threads or max(1, cores // jobs),
+        devices,
+        why,
+        shared_gpus=ids if shared else None,
+        trials_per_gpu=trials_per_gpu if shared else 1,
+    )
 
 
 def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def visible_gpu_ids() -> list[str]:
-    """The NVIDIA GPUs this process may use, without importing torch: CUDA_VISIBLE_DEVICES when set, else the
-    driver's device files (/dev/nvidia0, ...)."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        ids = [i.strip() for i in visible.split(",") if i.strip()]
-        return [] if ids and ids[0].startswith("-") else ids
-    found = (p.name.removeprefix("nvidia") for p in Path("/dev").glob("nvidia[0-9]*"))
-    return sorted((i for i in found if i.isdigit()), key=int)
 
 
 def _recorded_start(out_dir: Path) -> dt.datetime:

@@ -47,7 +47,8 @@ def test_unknown_keys_list_the_valid_ones():
     assert len(lines) == 2
     assert any("katib.namespce: unknown key; valid keys: cache_mount, cache_pvc" in line for line in lines)
     assert any(
-        "node_pools.a.gpu: unknown key; valid keys: description, gpu_resource, node_selector, tolerations" in line
+        "node_pools.a.gpu: unknown key; valid keys: description, gpu_resource, gpu_sharing, node_selector, "
+        "tolerations" in line
         for line in lines
     )
 

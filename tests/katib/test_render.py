@@ -121,6 +121,22 @@ def test_node_pool_from_config_and_from_the_study(tmp_path):
         render_spec(raw, config=config, node_pool="h200")
 
 
+def test_a_shared_gpu_pool_gives_each_trial_one_share():
+    pools = {"mig": {"gpu_resource": "nvidia.com/mig-1g.18gb", "gpu_sharing": "mig"}}
+    pools["sliced"] = {"gpu_resource": "nvidia.com/gpu.shared", "gpu_sharing": "time-slicing"}
+    config = parse_config({"node_pools": pools})
+    for pool, resource in (("mig", "nvidia.com/mig-1g.18gb"), ("sliced", "nvidia.com/gpu.shared")):
+        pod = pod_of(render_spec(spec(resources={"gpu": 1, "node_pool": pool}), config=config)[0].manifest)
+        assert pod["containers"][0]["resources"]["limits"][resource] == "1"
+    for bad, says in (
+        ({"gpu_resource": "nvidia.com/mig-1g.18gb"}, "is a MIG profile: set gpu_sharing: mig"),
+        ({"gpu_sharing": "mig"}, "gpu_sharing mig needs a MIG profile"),
+        ({"gpu_sharing": "slices"}, "gpu_sharing"),
+    ):
+        with pytest.raises(Exception, match=says):
+            parse_config({"node_pools": {"p": bad}})
+
+
 def test_no_gpu_no_gpu_limit_and_no_node_selector():
     pod = pod_of(render("mlp", "default")[0].manifest)
     assert "nvidia.com/gpu" not in pod["containers"][0]["resources"]["limits"]

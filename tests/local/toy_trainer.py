@@ -3,7 +3,10 @@
 Used by the local-backend tests to run whole studies in seconds. `--x`, `--y` are the
 hyperparameters; `--mode` picks the objective(s); TOY_FAIL_ABOVE makes configurations with x above
 a value exit like a diverged trainer; TOY_EPOCH_SLEEP slows epochs down; TOY_PARENTS names a file each trial appends
-its parent's PID to. It runs as a script or as the module `tests.local.toy_trainer`. `--check-data` accepts a
+its parent's PID to. TOY_GPU_DIR stands in for the memory of the GPU in CUDA_VISIBLE_DEVICES: each trial holds a
+file there while it runs, and those that joined after the first TOY_GPU_FITS run out of memory (exit 5); with
+TOY_GPU_PEAK (bytes of 8 GiB) it reports that peak in metrics.json. It runs as a script or as the module
+`tests.local.toy_trainer`. `--check-data` accepts a
 `--data` file whose first line is `toy data` (each other line a problem); the trial records the `--data` it got.
 """
 
@@ -43,12 +46,46 @@ def main() -> int:
     if os.environ.get("TOY_PARENTS"):  # which process started this trial: a guard, or a warm process
         with open(os.environ["TOY_PARENTS"], "a") as f:
             f.write(f"{os.getppid()}\n")
+    gpu = GpuStandIn.from_environment()
+    try:
+        return train(args, out, gpu)
+    finally:
+        if gpu is not None:
+            gpu.leave()
+
+
+class GpuStandIn:
+    def __init__(self, folder: Path, fits: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.me, self.fits = folder / f"{time.time_ns()}-{os.getpid()}", fits
+        self.me.touch()
+        with open(f"{folder}.together", "a") as f:  # how many trials shared the GPU, as each one joined
+            f.write(f"{len(list(folder.iterdir()))}\n")
+
+    @classmethod
+    def from_environment(cls):
+        folder = os.environ.get("TOY_GPU_DIR")
+        if not folder:
+            return None
+        return cls(Path(folder) / os.environ["CUDA_VISIBLE_DEVICES"], int(os.environ.get("TOY_GPU_FITS", "99")))
+
+    def out_of_memory(self) -> bool:
+        return sorted(p.name for p in self.me.parent.iterdir()).index(self.me.name) >= self.fits
+
+    def leave(self) -> None:
+        self.me.unlink(missing_ok=True)
+
+
+def train(args, out: Path, gpu) -> int:
     sleep = float(os.environ.get("TOY_EPOCH_SLEEP", "0"))
     fail_above = os.environ.get("TOY_FAIL_ABOVE")
     history = []
     for epoch in range(1, args.epochs + 1):
         if stop:
             break
+        if gpu is not None and gpu.out_of_memory():
+            print("CUDA out of memory. Tried to allocate 2.00 GiB", file=sys.stderr)
+            return 5
         time.sleep(sleep)
         if fail_above is not None and args.x > float(fail_above):
             print(f"trial failed: loss became nan at epoch {epoch} (x={args.x})", file=sys.stderr)
@@ -61,7 +98,10 @@ def main() -> int:
         history.append(row)
         print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
     status = "interrupted" if stop else "completed"
-    (out / "metrics.json").write_text(json.dumps({"status": status, "history": history, "data": args.data}))
+    report = {"status": status, "history": history, "data": args.data}
+    if os.environ.get("TOY_GPU_PEAK"):
+        report["gpu_memory"] = {"peak_bytes": int(os.environ["TOY_GPU_PEAK"]), "total_bytes": 8 * 2**30}
+    (out / "metrics.json").write_text(json.dumps(report))
     return 143 if stop else 0
 
 

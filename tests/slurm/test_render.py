@@ -302,3 +302,25 @@ def test_render_cli_prints_the_scripts(cli, monkeypatch, tmp_path):
     one = cli("render", "everest", "-t", "M_24h", "-b", "slurm", "--stage", "confirmation", "--config", str(config))
     assert one.code == 0 and one.out.count("#!/bin/bash") == 1 and "--array=0-2%3" in one.out
     assert not (tmp_path / "results").exists(), "render writes nothing"
+
+
+def test_trials_share_a_gpu_by_shards_where_the_cluster_has_them():
+    settings = golden_settings().model_copy(update={"gpu_shards": 8})
+    overrides = parse_set_overrides(["resources.trials_per_gpu=4"])
+    plans = build_plans(load_study("everest"), "M_24h", overrides=overrides)
+    script = render_stage(plans, "exploration", RenderOptions(RESULTS, settings)).script
+    assert "--gres=shard:2" in sbatch_lines(script) and "export HPOCTL_SLURM_SHARDS=2" in script
+    auto = render_stage(build_plans(load_study("everest"), "M_24h"), "exploration", RenderOptions(RESULTS, settings))
+    assert "--gres=gpu:l40s:1" in sbatch_lines(auto.script) and "HPOCTL_SLURM_SHARDS" not in auto.script
+
+
+def test_a_task_packs_its_gpu_unless_slurm_shards_it(monkeypatch):
+    from hpoctl.slurm.worker import task_gpu_leases
+
+    plan = build_plans(load_study("everest"), "M_24h")[0]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    leases = task_gpu_leases(plan, environ={})
+    assert leases is not None and leases.slots == 8 and leases.capacities() == [1]  # auto: alone until measured
+    assert task_gpu_leases(plan, environ={"HPOCTL_SLURM_SHARDS": "2"}) is None
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert task_gpu_leases(plan, environ={}) is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -207,7 +208,18 @@ class _TrialCallback(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         assert isinstance(pl_module, TrialModule)
+        if torch.cuda.is_available() and pl_module.device.type == "cuda":
+            self.reporter.gpu_memory = gpu_memory(pl_module.device)
         self.reporter.epoch_end(trainer.current_epoch + 1, pl_module.epoch_metrics())
+
+
+def gpu_memory(device: torch.device) -> dict[str, int]:
+    """The trial's peak GPU memory so far (what PyTorch's allocator reserved, which is what its neighbours cannot
+    use) and the GPU's total: hpoctl packs trials per GPU by it (`trials_per_gpu: auto`)."""
+    return {
+        "peak_bytes": int(torch.cuda.max_memory_reserved(device)),
+        "total_bytes": int(torch.cuda.get_device_properties(device).total_memory),
+    }
 
 
 def build_trainer(device: Device, epochs: int, reporter: Reporter, max_train_batches: int | None = None) -> L.Trainer:
@@ -236,8 +248,9 @@ DATA_ON_GPU_SHARE = 0.5
 
 def on_device(train: EpochBatches, val: EpochBatches, device: Device) -> tuple[EpochBatches, EpochBatches]:
     """On a GPU, both data sets moved to it once when they fit in DATA_ON_GPU_SHARE of its free memory, so that the
-    GPU does not wait on a host copy per batch; on the CPU, or when they do not fit, as they are."""
-    if device.accelerator != "gpu":
+    GPU does not wait on a host copy per batch; on the CPU, or when they do not fit, as they are.
+    HPOCTL_DATA_ON_GPU=0 keeps them on the host (bench/bench_gpu.py measures the difference)."""
+    if device.accelerator != "gpu" or os.environ.get("HPOCTL_DATA_ON_GPU") == "0":
         return train, val
     free, _ = torch.cuda.mem_get_info()
     if train.nbytes + val.nbytes > DATA_ON_GPU_SHARE * free:

@@ -10,7 +10,8 @@
      "best": {...the entry with the best primary metric...},
      "epochs_completed": 2, "epochs_requested": 20,
      "data_prep_seconds": 0.41, "cache_hit": false, "train_seconds": 3.2,
-     "device": "cpu (32-true, 2 threads)"}
+     "device": "cpu (32-true, 2 threads)",
+     "gpu_memory": {"peak_bytes": 812646400, "total_bytes": 85899345920}}   # on a GPU only
 
 ``status`` is ``running`` while the trainer lives (a SIGKILLed trial leaves it so), then one of the other
 three; ``final`` and ``best`` are null before the first epoch ends.

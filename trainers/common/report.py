@@ -69,6 +69,8 @@ class Reporter:
         self.data_prep_seconds: float | None = None
         self.cache_hit: bool | None = None
         self.device: str | None = None
+        self.gpu_memory: dict[str, int] | None = None
+        """``peak_bytes`` and ``total_bytes`` of the trial's GPU, updated every epoch on a GPU."""
         self.saver: ModelSaver | None = None
         self.evaluating = False
         """``--evaluate-model``: an epoch holds the metrics one validation pass gives (no training loss)."""
@@ -140,6 +142,7 @@ class Reporter:
             "cache_hit": self.cache_hit,
             "train_seconds": train_seconds,
             "device": self.device,
+            **({"gpu_memory": self.gpu_memory} if self.gpu_memory else {}),
         }
 
     def _write(self, status: TrialStatus, reason: str | None) -> None:

@@ -190,7 +190,7 @@ tolerations:
 {{/*
 hpoctl.yaml in the CLI's configuration format (hpoctl/config.py, snake_case keys): the node pools field for field
 (description, nodeSelector -> node_selector, tolerations with tolerationSeconds -> toleration_seconds,
-gpuResource -> gpu_resource) and the `katib:` section naming what this release created.
+gpuResource -> gpu_resource, gpuSharing -> gpu_sharing) and the `katib:` section naming what this release created.
 */}}
 {{- define "hpoctl.cliConfig" -}}
 {{- $pools := dict }}
@@ -206,6 +206,9 @@ gpuResource -> gpu_resource) and the `katib:` section naming what this release c
 {{- $pool := dict "node_selector" (default dict $p.nodeSelector) "tolerations" $tolerations "gpu_resource" (default "nvidia.com/gpu" $p.gpuResource) }}
 {{- with $p.description }}
 {{- $_ := set $pool "description" . }}
+{{- end }}
+{{- with $p.gpuSharing }}
+{{- $_ := set $pool "gpu_sharing" . }}
 {{- end }}
 {{- $_ := set $pools $name $pool }}
 {{- end }}
