@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from hpoctl.results import layout
+from tests.results.synthetic import build_everest, write
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "data"
 SHARP = EXAMPLES / "everest" / "everest.csv"
@@ -96,11 +97,10 @@ def test_train_best_saves_its_model(launched, cli):
     assert Path(run["model"]).is_relative_to(folder / "train_best")
 
 
-def test_no_saved_model_and_not_a_model_are_one_line_each(launched, cli, tmp_path):
-    common, _ = launched
-    search_only = [*common[:-1], str(tmp_path / "other"), "--set", "protocol=[{name: s, trials: 1, epochs: 1}]"]
-    assert cli("launch", *search_only).code == 0
-    done = cli("model", "export", *search_only)
+def test_no_saved_model_and_not_a_model_are_one_line_each(cli, tmp_path):
+    study, plan = build_everest(tmp_path / "results")  # trials recorded, no model saved
+    write(tmp_path / "results", study, plan, plots=False)
+    done = cli("model", "export", "everest", "-t", "M_24h", "--preset", "quick", "--results", str(tmp_path / "results"))
     assert done.code == 1 and "saved no model" in done.err and done.err.count("\n") == 1
     missing = cli("model", "evaluate", str(tmp_path / "nowhere"))
     assert missing.code == 2 and missing.err.count("\n") == 1 and "is not a folder" in missing.err
