@@ -126,7 +126,17 @@ class WarmSlot:
             raise OSError("it exited")
         return json.loads(message)
 
-    def _status(self) -> int:
+    def exit_status_ready(self) -> bool:
+        """Whether the server has sent the running trial's exit status (a server gone counts: reading says so)."""
+        if self._sock is None:
+            return False
+        ready, _, _ = select.select([self._sock], [], [], 0)
+        return bool(ready)
+
+    def exit_status(self) -> int:
+        """The running trial's wait status, waiting for it; OSError, KeyError or ValueError if the server is gone."""
+        if self._sock is None:
+            raise OSError("the warm process is closed")
         return int(self._receive()["status"])
 
 
@@ -150,10 +160,9 @@ class WarmTrial:
         self._killer: threading.Timer | None = None
 
     def poll(self) -> int | None:
-        if self.returncode is None and self.slot._sock is not None:
+        if self.returncode is None:
             with self._lock:
-                ready, _, _ = select.select([self.slot._sock], [], [], 0)
-                if ready and self.returncode is None:
+                if self.returncode is None and self.slot.exit_status_ready():
                     self._collect()
         return self.returncode
 
@@ -185,7 +194,7 @@ class WarmTrial:
 
     def _collect(self) -> None:
         try:
-            status = self.slot._status()
+            status = self.slot.exit_status()
         except (OSError, KeyError, ValueError):
             self.slot.close()  # the server died with its trial (PDEATHSIG): the next trial starts a new one
             self.returncode = -signal.SIGKILL
