@@ -4,7 +4,8 @@
 #
 #   docker build -f docker/trainer.Dockerfile -t ghcr.io/hpoctl/trainer:0.1.0 .
 #
-# Two stages: the builder installs hpoctl[train] and a CUDA build of torch into /opt/venv; the final stage is the
+# Two stages: the builder installs hpoctl[train,tracking] (tracking: W&B and MLflow clients for a spec's
+# `tracking:`) and a CUDA build of torch into /opt/venv; the final stage is the
 # CUDA runtime with Python and that venv only (no compiler, no pip). torch wheels bring their own CUDA libraries;
 # keep TORCH_INDEX_URL's CUDA version at or below the base image's so the host driver requirement is the same.
 
@@ -30,8 +31,8 @@ COPY cli ./cli
 COPY katib ./katib
 COPY slurm ./slurm
 COPY trainers ./trainers
-RUN pip install --no-cache-dir "hpoctl[train] @ file:///src" "torch==${TORCH_VERSION}" "lightning>=2.5,<2.7" \
-    && python -c "import torch, lightning, hpoctl.trainers" \
+RUN pip install --no-cache-dir "hpoctl[train,tracking] @ file:///src" "torch==${TORCH_VERSION}" "lightning>=2.5,<2.7" \
+    && python -c "import torch, lightning, hpoctl.trainers, wandb, mlflow" \
     && pip uninstall -y pip
 
 FROM ${CUDA_IMAGE}

@@ -141,7 +141,7 @@ def test_trainer_image():
     assert torch_pin == f"torch=={df.args.get('TORCH_VERSION') or _stage_arg(df, 'TORCH_VERSION')}"
     assert '"torch==${TORCH_VERSION}"' in builder
     assert f'"{train_requirement("lightning")}"' in builder
-    assert '"hpoctl[train] @ file:///src"' in builder
+    assert '"hpoctl[train,tracking] @ file:///src"' in builder  # a spec's tracking: needs the clients in the trial
     assert re.search(r"download\.pytorch\.org/whl/cu\d+", _stage_arg(df, "TORCH_INDEX_URL", default=""))
     entrypoint = df.final.last("ENTRYPOINT").exec_form()
     command = df.final.last("CMD").exec_form()
