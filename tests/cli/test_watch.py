@@ -132,3 +132,21 @@ def test_the_live_view_follows_a_launch_until_done_and_ctrl_c_leaves_it(tmux, tm
     assert (tmp_path / "follow.rc").read_text().strip() == "0"
     screen = tmux("capture-pane", "-p", "-t", "follow")
     assert "6/6" in screen and "finished" in screen and "toy: done" in screen
+
+
+def test_kubectl_finds_hpoctl_as_its_hpo_plugin(kube_tools, tmp_path):
+    """`kubectl hpo watch` is the same application, through kubectl's plugin lookup of `kubectl-hpo` on PATH."""
+    spec = tmp_path / "toy.yaml"
+    spec.write_text(yaml.safe_dump(toy_spec()))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    kubectl = str(kube_tools / "bin" / "kubectl")
+    done = subprocess.run(
+        [kubectl, "hpo", "watch", str(spec), "--results", str(tmp_path / "r"), "--once", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["study"] == "toy"
+    usage = subprocess.run([kubectl, "hpo", "watch", "--interval", "0"], env=env, capture_output=True, text=True)
+    assert usage.returncode == 2 and "kubectl hpo watch" in usage.stderr
