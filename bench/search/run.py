@@ -149,18 +149,23 @@ def table_job(args):
     return (part, name, label), (measure, sum(run.repeated), sum(run.replaced), run.seconds)
 
 
-def fidelity_job(args):
-    name, algorithm, pruner, seed = args
-    curves = load_curves(name)
-    plan = plan_for(
+def fidelity_plan(curves, algorithm: str, early_stopping: dict | None = None):
+    """The fidelity part's study of one MFHartmann curve: EPOCHS a trial, FIDELITY_TRIALS trials' epochs in all."""
+    return plan_for(
         "bench",
         curves.parameters,
         [{"metric": "value", "direction": "minimize", "strategy": "latest"}],
         ALGORITHMS[algorithm],
         trials=50 * FIDELITY_TRIALS,
         epochs=EPOCHS,
-        early_stopping=PRUNERS[pruner][0],
+        early_stopping=early_stopping,
     )
+
+
+def fidelity_job(args):
+    name, algorithm, pruner, seed = args
+    curves = load_curves(name)
+    plan = fidelity_plan(curves, algorithm, PRUNERS[pruner][0])
     run = run_curves(plan, curves, seed, budget=EPOCHS * FIDELITY_TRIALS)
     return ("fidelity", name, algorithm, pruner), (seed, run)
 

@@ -1,0 +1,94 @@
+"""Optuna pruners hpoctl has no early-stopping rule for, measured with a sampler on the MFHartmann-6 curves the way
+run.py's fidelity part measures hpoctl's rules (issue 19: a rule that saves 2x epochs with TPE-class samplers).
+
+    python bench/search/pruner_candidates.py --algorithm auto --seeds 10 --pruners "none,median,pct33 w6"
+
+Per curve and pruner: the epochs (mean curve over seeds) to reach the unpruned study's final regret, the saving,
+the final regret with its ratio to unpruned (`>>` when worse by more than twice the standard error of the difference,
+Welch), and the regret at half the budget. The study is run by harness.run_curves with the candidate in place of
+build_pruner's choice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+
+import harness
+import optuna
+from harness import ALGORITHMS, run_curves
+from measures import _incumbent_at, epochs_to_reach, final_regret
+from problems import FIDELITY, load_curves
+from run import EPOCHS, FIDELITY_TRIALS, fidelity_plan
+
+P = optuna.pruners
+#: Candidates: label -> a fresh pruner. Steps are epochs of run.py's 20-epoch trials.
+CANDIDATES = {
+    "none": lambda: P.NopPruner(),
+    "median": lambda: P.MedianPruner(n_startup_trials=5, n_warmup_steps=4),  # hpoctl's default for 20 epochs
+    "median w2": lambda: P.MedianPruner(n_startup_trials=5, n_warmup_steps=2),
+    "median w6": lambda: P.MedianPruner(n_startup_trials=5, n_warmup_steps=6),
+    "median w8": lambda: P.MedianPruner(n_startup_trials=5, n_warmup_steps=8),
+    "median w4 i4": lambda: P.MedianPruner(n_startup_trials=5, n_warmup_steps=4, interval_steps=4),
+    "patient median": lambda: P.PatientPruner(P.MedianPruner(n_startup_trials=5, n_warmup_steps=4), patience=2),
+    "pct20 w4": lambda: P.PercentilePruner(20.0, n_startup_trials=5, n_warmup_steps=4),
+    "pct25 w2": lambda: P.PercentilePruner(25.0, n_startup_trials=5, n_warmup_steps=2),
+    "pct25 w4": lambda: P.PercentilePruner(25.0, n_startup_trials=5, n_warmup_steps=4),
+    "pct33 w4": lambda: P.PercentilePruner(33.0, n_startup_trials=5, n_warmup_steps=4),
+    "pct33 w4 s10": lambda: P.PercentilePruner(33.0, n_startup_trials=10, n_warmup_steps=4),
+    "pct33 w6": lambda: P.PercentilePruner(33.0, n_startup_trials=5, n_warmup_steps=6),
+    "pct40 w4": lambda: P.PercentilePruner(40.0, n_startup_trials=5, n_warmup_steps=4),
+    "wilcoxon": lambda: P.WilcoxonPruner(p_threshold=0.1, n_startup_steps=4),
+    "sh 2/3": lambda: P.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3),
+    "sh 4/2": lambda: P.SuccessiveHalvingPruner(min_resource=4, reduction_factor=2),
+    "sh 4/3": lambda: P.SuccessiveHalvingPruner(min_resource=4, reduction_factor=3),
+    "sh 5/2": lambda: P.SuccessiveHalvingPruner(min_resource=5, reduction_factor=2),
+    "hb 4/3": lambda: P.HyperbandPruner(min_resource=4, max_resource=EPOCHS, reduction_factor=3),
+}
+
+
+def run(name: str, algorithm: str, pruner: str, seed: int) -> harness.Run:
+    curves = load_curves(name)
+    harness.build_pruner = lambda plan, stage: CANDIDATES[pruner]()
+    plan = fidelity_plan(curves, algorithm)
+    return run_curves(plan, curves, seed, budget=EPOCHS * FIDELITY_TRIALS)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algorithm", default="auto", help=f"one of {', '.join(ALGORITHMS)} (default auto)")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--pruners", default=",".join(CANDIDATES), help="comma-separated labels (default all)")
+    parser.add_argument("--problems", default=",".join(FIDELITY))
+    args = parser.parse_args()
+    if args.seeds < 2:
+        parser.error("--seeds: at least 2 (the final regret's spread needs two)")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    budget, seeds = EPOCHS * FIDELITY_TRIALS, range(args.seeds)
+    for name in args.problems.split(","):
+        optimum = load_curves(name).optimum
+        base = [run(name, args.algorithm, "none", s) for s in seeds]
+        target = final_regret(base, optimum)
+        base_epochs = epochs_to_reach(base, optimum, target, budget, EPOCHS)
+        base_final = [_incumbent_at(r, optimum, math.inf) for r in base]
+        for pruner in args.pruners.split(","):
+            runs = base if pruner == "none" else [run(name, args.algorithm, pruner, s) for s in seeds]
+            epochs = epochs_to_reach(runs, optimum, target, budget, EPOCHS)
+            final = [_incumbent_at(r, optimum, math.inf) for r in runs]
+            diff = statistics.fmean(final) - statistics.fmean(base_final)
+            se = math.sqrt((statistics.variance(final) + statistics.variance(base_final)) / len(seeds))
+            mark = ">>" if diff > 2 * se else ">" if diff > 0 else "<="
+            half = statistics.fmean(_incumbent_at(r, optimum, budget / 2) for r in runs)
+            print(
+                f"{name:14s} {args.algorithm:5s} {pruner:15s} trials "
+                f"{statistics.fmean(len(r.epochs) for r in runs):4.0f} epochs {epochs or '>' + str(budget):>5} "
+                f"saving {(base_epochs / epochs if epochs else 0):4.2f}x final {statistics.fmean(final):.3f} "
+                f"({statistics.fmean(final) / target:.2f}x {mark:>2s}) at half the budget {half:.3f}",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
