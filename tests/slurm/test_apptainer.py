@@ -24,7 +24,7 @@ def test_the_apptainer_definition_runs_the_worker():
     assert env["PATH"].startswith("/opt/venv/bin:")
     assert recipe.fromHeader == load_study("everest").spec.trainer.image
     dockerfile = (REPO / "docker" / "trainer.Dockerfile").read_text()
-    assert re.search(r"pip install .*hpoctl\[train\]", dockerfile), "the image installs hpoctl, with its CLI"
+    assert re.search(r"pip install .*hpoctl\[train,tracking\]", dockerfile), "the image installs hpoctl, with its CLI"
     assert 'hpoctl = "hpoctl.cli.app:run"' in (REPO / "pyproject.toml").read_text()
 
 
