@@ -111,6 +111,9 @@ def test_three_workers_share_one_study_of_twelve_trials(env, write_study, tmp_pa
     assert cli("launch", path, "-t", "default", "-b", "slurm", "--results", str(results)).code == 0
     assert len(jobs(results)) == 1, "a queued or running job is not submitted again"
 
+    watched = cli("watch", path, "-b", "slurm", "--results", str(results), "--interval", "0.5")
+    assert watched.code == 0 and "mlp: done" in watched.err, watched.err
+    assert "12/12" in watched.out and "finished" in watched.out  # not a terminal: the table when a row changes
     final = env.wait(job["job_id"])
     assert set(final.values()) == {"COMPLETED"} and len(final) == 3
     assert set(env.sacct(job["job_id"]).values()) == {"COMPLETED"}
