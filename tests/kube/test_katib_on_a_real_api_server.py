@@ -170,6 +170,28 @@ def test_each_trial_pod_passes_pod_security_restricted(study, user, cli):
         assert done.returncode == 0, f"{experiment['metadata']['name']}: {done.stderr}"
 
 
+@pytest.mark.parametrize(
+    ("pool", "resource"),
+    [({"gpu_resource": "nvidia.com/mig-1g.18gb", "gpu_sharing": "mig"}, "nvidia.com/mig-1g.18gb"),
+     ({"gpu_resource": "nvidia.com/gpu.shared", "gpu_sharing": "time-slicing"}, "nvidia.com/gpu.shared")],
+)  # fmt: skip
+def test_a_shared_gpu_pool_is_admitted_by_katib_and_its_trial_pod_by_the_server(pool, resource, user, cli, tmp_path):
+    namespace = user.namespace()
+    config = tmp_path / "hpoctl.yaml"
+    config.write_text(yaml.safe_dump({"node_pools": {"shared": pool}}))
+    common = ["everest", "--target", "M_24h", "-n", namespace, "--config", str(config), "--node-pool", "shared"]
+    rendered = cli("render", *common, "-o", "json")
+    assert rendered.code == 0, rendered.err
+    items = json.loads(rendered.out)
+    items = items.get("items", [items])
+    done = user.kubectl("create", "--dry-run=server", "-f", "-", input=rendered.out, check=False)
+    assert done.returncode == 0 and done.stdout.count("created (server dry run)") == len(items), done.stderr
+    pod = pod_from_job(items[0]["spec"]["trialTemplate"]["trialSpec"], namespace, "trial-shared")
+    assert pod["spec"]["containers"][0]["resources"]["limits"][resource] == "1"
+    done = user.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(pod), check=False)
+    assert done.returncode == 0, done.stderr
+
+
 def test_pod_security_restricted_does_refuse_a_root_pod(user):
     namespace = user.namespace()
     pod = {
