@@ -447,13 +447,10 @@ class StageRunner:
                 self.gpu_leases.measured(*run.gpu_memory)
         self._tell(trial, run, lease)
 
-    def _crowded_out(self, run: TrialRun, lease: Lease | None) -> bool:
-        """A trial that ran out of memory on a GPU it shared: its neighbours' doing as much as its own. Its GPU
-        takes one trial fewer from now on."""
-        if lease is None or lease.alone or not lease.crowded or run.exit_code != ExitCode.OUT_OF_MEMORY:
-            return False
-        self.gpu_leases.crowded_out(lease)
-        return True
+    @staticmethod
+    def _crowded_out(run: TrialRun, lease: Lease | None) -> bool:
+        """A trial that ran out of memory on a GPU it shared: its neighbours' doing as much as its own."""
+        return lease is not None and lease.crowded and not lease.alone and run.exit_code == ExitCode.OUT_OF_MEMORY
 
     def _enqueue_alone(self, trial: optuna.Trial) -> None:
         """The configuration again, to run with a GPU to itself; a top-k repeat keeps its source and seed."""
@@ -509,6 +506,7 @@ class StageRunner:
             self.study.tell(trial, state=TrialState.FAIL)
             state, value = "interrupted", None
         elif self._crowded_out(run, lease):
+            self.gpu_leases.crowded_out(lease)  # its GPU takes one trial fewer from now on
             trial.set_user_attr(INTERRUPTED, True)
             trial.set_user_attr(rec.FAILURE, "out of GPU memory beside other trials on its GPU; run again alone")
             self.study.tell(trial, state=TrialState.FAIL)
