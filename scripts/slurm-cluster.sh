@@ -68,7 +68,9 @@ ReturnToService=2
 MpiDefault=none
 MailProg=/bin/true
 MinJobAge=600
-KillWait=5
+# Slurm's default: the seconds between a cancelled task's SIGTERM and its SIGKILL, in which the workers record
+# their running trials as interrupted; a loaded 2-core machine can need more than a few.
+KillWait=30
 $(slurmd -C | head -1) NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 PartitionName=over Nodes=$host OverSubscribe=FORCE:4 MaxTime=INFINITE State=UP

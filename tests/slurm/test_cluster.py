@@ -75,14 +75,21 @@ def states(study: optuna.Study, stage: str = "search") -> dict[str, int]:
     return counts
 
 
-def wait_for(condition, timeout: float = 60.0, what: str = "condition"):
+def wait_for(condition, timeout: float = 60.0, what: str = "condition", detail=None):
+    """`condition()`'s first true value; on a timeout the failure shows `detail()`, what the workers said."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}" + (f"\n{detail()}" if detail else ""))
+
+
+def worker_logs(results: Path) -> str:
+    """Every task's stderr of every job, for a failure message."""
+    logs = sorted((results / "mlp" / "slurm").rglob("*.err"))
+    return "\n".join(f"== {log.name}\n{log.read_text(errors='replace')}" for log in logs)
 
 
 def running_trial(results: Path, task: int) -> optuna.trial.FrozenTrial | None:
@@ -161,11 +168,18 @@ def test_cancel_keeps_completed_trials_and_a_relaunch_finishes_the_budget(env, w
 
     # squeue shows CANCELLED as soon as slurmstepd signals the tasks; the workers record their trials while they
     # stop, within the signal grace, so wait for that rather than read the study at once
-    def recorded() -> dict[str, int] | None:
-        counts = states(study_of(results))
-        return counts if counts.get("RUNNING", 0) == 0 and counts.get("interrupted", 0) >= 1 else None
+    last: list[dict[str, int]] = []
 
-    counts = wait_for(recorded, timeout=30, what="the cancelled workers to mark their trials interrupted")
+    def recorded() -> dict[str, int] | None:
+        last[:] = [states(study_of(results))]
+        return last[0] if last[0].get("RUNNING", 0) == 0 and last[0].get("interrupted", 0) >= 1 else None
+
+    counts = wait_for(
+        recorded,
+        timeout=60,
+        what="the cancelled workers to mark their trials interrupted",
+        detail=lambda: f"trials by state: {last[0] if last else None}\n{worker_logs(results)}",
+    )
     before = {t.number for t in study_of(results).trials if t.state == TrialState.COMPLETE}
     assert counts.get("COMPLETE", 0) == len(before)
     (row,) = json.loads(cli("status", path, "-b", "slurm", "--results", str(results), "-o", "json").out)
