@@ -26,6 +26,29 @@ def trials_to_reach(curve: np.ndarray, target: float) -> int | None:
     return int(hits[0]) + 1 if len(hits) else None
 
 
+def family_ratio_interval(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]],
+    targets: dict[str, float],
+    cap: int,
+    boots: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """A 95 % bootstrap interval of median-over-problems(trials to reach, A) / the same for B, resampling each
+    algorithm's seeds per problem. `curves[problem]` holds A's and B's per-seed regret curves (seeds x trials);
+    `targets[problem]` the regret to reach; a curve that never reaches it counts as `cap`."""
+    rng = np.random.default_rng(seed)
+    ratios = np.empty(boots)
+    for b in range(boots):
+        reach_a, reach_b = [], []
+        for problem, (a, b_runs) in curves.items():
+            for runs, reach in ((a, reach_a), (b_runs, reach_b)):
+                mean = runs[rng.integers(0, len(runs), len(runs))].mean(axis=0)
+                reach.append(trials_to_reach(mean, targets[problem]) or cap)
+        ratios[b] = statistics.median(reach_a) / statistics.median(reach_b)
+    low, high = np.quantile(ratios, [0.025, 0.975])
+    return float(low), float(high)
+
+
 def hypervolume_regret(problem, values: Sequence[tuple[float, ...]]) -> float:
     """The true Pareto front's hypervolume minus the found configurations' (a table's in its scaled space)."""
     return problem.front_hypervolume() - problem.hypervolume(np.array(values))
