@@ -6,7 +6,8 @@ run.py's fidelity part measures hpoctl's rules (issue 19: a rule that saves 2x e
 Per curve and pruner: the epochs (mean curve over seeds) to reach the unpruned study's final regret, the saving,
 the final regret with its ratio to unpruned (`>>` when worse by more than twice the standard error of the difference,
 Welch), and the regret at half the budget. The study is run by harness.run_curves with the candidate in place of
-build_pruner's choice.
+build_pruner's choice. `--finished-only` lets the sampler model only the trials that ran to the end (BOHB's model on
+the largest budget, without its lower rungs), to see whether the pruned trials mislead TPE.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import statistics
 
 import harness
 import optuna
-from harness import ALGORITHMS, run_curves
+from harness import ALGORITHMS, build_sampler, run_curves
 from measures import _incumbent_at, epochs_to_reach, final_regret
 from problems import FIDELITY, load_curves
 from run import EPOCHS, FIDELITY_TRIALS, fidelity_plan
@@ -48,9 +49,52 @@ CANDIDATES = {
 }
 
 
-def run(name: str, algorithm: str, pruner: str, seed: int) -> harness.Run:
+class _FinishedOnly:
+    """A study as a sampler sees it with its pruned trials left out: the model learns from full-length trials only,
+    and the pruner alone decides what a stopped trial was worth."""
+
+    def __init__(self, study: optuna.Study):
+        self._study = study
+
+    def __getattr__(self, name: str):
+        return getattr(self._study, name)
+
+    def _get_trials(self, deepcopy: bool = True, states=None, use_cache: bool = False):
+        trials = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        return [t for t in trials if t.state != optuna.trial.TrialState.PRUNED]
+
+
+class FinishedOnlySampler(optuna.samplers.BaseSampler):
+    """`inner`, modelling only the trials that were not pruned (duplicates are still checked against all)."""
+
+    def __init__(self, inner: optuna.samplers.BaseSampler):
+        self._inner = inner
+
+    def infer_relative_search_space(self, study, trial):
+        return self._inner.infer_relative_search_space(_FinishedOnly(study), trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._inner.sample_relative(_FinishedOnly(study), trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._inner.sample_independent(_FinishedOnly(study), trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial):
+        self._inner.before_trial(study, trial)
+
+    def after_trial(self, study, trial, state, values):
+        self._inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self):
+        self._inner.reseed_rng()
+
+
+def run(name: str, algorithm: str, pruner: str, seed: int, finished_only: bool = False) -> harness.Run:
     curves = load_curves(name)
     harness.build_pruner = lambda plan, stage: CANDIDATES[pruner]()
+    harness.build_sampler = (
+        (lambda *a, **k: FinishedOnlySampler(build_sampler(*a, **k))) if finished_only else build_sampler
+    )
     plan = fidelity_plan(curves, algorithm)
     return run_curves(plan, curves, seed, budget=EPOCHS * FIDELITY_TRIALS)
 
@@ -61,6 +105,9 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--pruners", default=",".join(CANDIDATES), help="comma-separated labels (default all)")
     parser.add_argument("--problems", default=",".join(FIDELITY))
+    parser.add_argument(
+        "--finished-only", action="store_true", help="the sampler models the trials that were not pruned only"
+    )
     args = parser.parse_args()
     if args.seeds < 2:
         parser.error("--seeds: at least 2 (the final regret's spread needs two)")
@@ -73,7 +120,8 @@ def main() -> int:
         base_epochs = epochs_to_reach(base, optimum, target, budget, EPOCHS)
         base_final = [_incumbent_at(r, optimum, math.inf) for r in base]
         for pruner in args.pruners.split(","):
-            runs = base if pruner == "none" else [run(name, args.algorithm, pruner, s) for s in seeds]
+            only = args.finished_only
+            runs = base if pruner == "none" else [run(name, args.algorithm, pruner, s, only) for s in seeds]
             epochs = epochs_to_reach(runs, optimum, target, budget, EPOCHS)
             final = [_incumbent_at(r, optimum, math.inf) for r in runs]
             diff = statistics.fmean(final) - statistics.fmean(base_final)
