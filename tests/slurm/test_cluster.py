@@ -168,17 +168,15 @@ def test_cancel_keeps_completed_trials_and_a_relaunch_finishes_the_budget(env, w
 
     # squeue shows CANCELLED as soon as slurmstepd signals the tasks; the workers record their trials while they
     # stop, within the signal grace, so wait for that rather than read the study at once
-    last: list[dict[str, int]] = []
-
     def recorded() -> dict[str, int] | None:
-        last[:] = [states(study_of(results))]
-        return last[0] if last[0].get("RUNNING", 0) == 0 and last[0].get("interrupted", 0) >= 1 else None
+        counts = states(study_of(results))
+        return counts if counts.get("RUNNING", 0) == 0 and counts.get("interrupted", 0) >= 1 else None
 
     counts = wait_for(
         recorded,
         timeout=60,
         what="the cancelled workers to mark their trials interrupted",
-        detail=lambda: f"trials by state: {last[0] if last else None}\n{worker_logs(results)}",
+        detail=lambda: f"trials by state: {states(study_of(results))}\n{worker_logs(results)}",
     )
     before = {t.number for t in study_of(results).trials if t.state == TrialState.COMPLETE}
     assert counts.get("COMPLETE", 0) == len(before)
