@@ -38,13 +38,13 @@ def family_ratio_interval(
     `targets[problem]` the regret to reach; a curve that never reaches it counts as `cap`."""
     rng = np.random.default_rng(seed)
     ratios = np.empty(boots)
-    for b in range(boots):
+    for draw in range(boots):
         reach_a, reach_b = [], []
-        for problem, (a, b_runs) in curves.items():
-            for runs, reach in ((a, reach_a), (b_runs, reach_b)):
+        for problem, (runs_a, runs_b) in curves.items():
+            for runs, reach in ((runs_a, reach_a), (runs_b, reach_b)):
                 mean = runs[rng.integers(0, len(runs), len(runs))].mean(axis=0)
                 reach.append(trials_to_reach(mean, targets[problem]) or cap)
-        ratios[b] = statistics.median(reach_a) / statistics.median(reach_b)
+        ratios[draw] = statistics.median(reach_a) / statistics.median(reach_b)
     low, high = np.quantile(ratios, [0.025, 0.975])
     return float(low), float(high)
 

@@ -120,8 +120,9 @@ def main() -> int:
         base_epochs = epochs_to_reach(base, optimum, target, budget, EPOCHS)
         base_final = [_incumbent_at(r, optimum, math.inf) for r in base]
         for pruner in args.pruners.split(","):
-            only = args.finished_only
-            runs = base if pruner == "none" else [run(name, args.algorithm, pruner, s, only) for s in seeds]
+            runs = (
+                base if pruner == "none" else [run(name, args.algorithm, pruner, s, args.finished_only) for s in seeds]
+            )
             epochs = epochs_to_reach(runs, optimum, target, budget, EPOCHS)
             final = [_incumbent_at(r, optimum, math.inf) for r in runs]
             diff = statistics.fmean(final) - statistics.fmean(base_final)

@@ -322,7 +322,7 @@ def print_tables(results) -> dict:
     )
     aims = {}
     if "auto" in by_family and "tpe" in by_family:
-        aims = _print_single_aims(results, problems, by_family, [*families, "tables"])
+        aims = _print_single_aims(results, out, by_family, [*families, "tables"])
     return {"problems": out, "aggregate": aggregate, "auto_against_tpe": aims}
 
 
@@ -330,7 +330,7 @@ def _median_text(n) -> str:
     return "-" if n is None else f"{n:g}" if n <= TRIALS else ">200"
 
 
-def _print_single_aims(results, problems: list[str], by_family: dict, families: list[str]) -> dict:
+def _print_single_aims(results, rows: dict, by_family: dict, families: list[str]) -> dict:
     """auto's aims: the tables' median, and auto/TPE by family with a bootstrap interval over the seeds, since one
     family can be a single problem whose median over 10 seeds moves by a fifth from run to run."""
     auto, tpe = by_family["auto"], by_family["tpe"]
@@ -339,12 +339,12 @@ def _print_single_aims(results, problems: list[str], by_family: dict, families: 
     for f in families:
         if auto[f] is None:
             continue
-        members = [p for p in problems if (f == "tables" and family(p) not in SYNTHETIC_FAMILIES) or family(p) == f]
+        members = [p for p in rows if (f == "tables" and family(p) not in SYNTHETIC_FAMILIES) or family(p) == f]
         curves = {
             p: tuple(np.array([r[0] for r in results[("tables", p, label)]]) for label in ("auto", "tpe"))
             for p in members
         }
-        targets = {p: float(np.mean([r[0] for r in results[("tables", p, "random")]], axis=0)[-1]) for p in members}
+        targets = {p: rows[p]["random_regret_200"] for p in members}
         low, high = family_ratio_interval(curves, targets, cap=TRIALS + 1)
         ratios[f] = {"ratio": auto[f] / tpe[f], "low": low, "high": high}
         print(f"{f:38s} {auto[f] / tpe[f]:6.2f} {f'{low:.2f} - {high:.2f}':>36s}")
