@@ -3,7 +3,8 @@
 Which service runs an algorithm decides its settings (Katib v0.19.0's katib-config): `tpe` and `random`
 are hyperopt (settings `random_state`, and for tpe `gamma`, `prior_weight`, `n_EI_candidates`);
 `multivariate-tpe` and `grid` are Optuna (`n_startup_trials`, `n_ei_candidates`, `random_state`);
-`cmaes` and `sobol` are goptuna (`random_state`, `sigma`, `restart_strategy`). A setting no Katib
+`cmaes` and `sobol` are goptuna (`random_state`, `sigma`, `restart_strategy`); `gp` is skopt's
+`bayesianoptimization` with its GP (`base_estimator`, `n_initial_points`, `random_state`). A setting no Katib
 service can honour is an error naming it, never silently dropped. What Katib lacks (several objectives,
 NSGA-II, MOTPE, a warm start) runs on hpoctl's own suggestion service, hpoctl-optuna.
 """
@@ -79,6 +80,15 @@ def katib_algorithm(plan: Plan, *, seed: int | None = None) -> V1beta1AlgorithmS
             raise KatibUnsupported(f"{where}: Katib's sobol sequence is not scrambled; drop settings.scramble")
         # The Sobol sequence is deterministic, so the seed has nothing to do in Katib's (goptuna's) sobol.
         return _spec("sobol", {})
+    if name == "gp":
+        # hpoctl-optuna's image leaves torch out, so Optuna's GPSampler cannot run there; Katib's skopt service
+        # fits a GP too (a different implementation, with its own acquisition: skopt's gp_hedge).
+        _reject(settings, {"deterministic_objective"}, where, "Katib's bayesianoptimization (skopt) takes these")
+        out: dict[str, Any] = {"base_estimator": "GP"}
+        if "n_startup_trials" in settings:
+            out["n_initial_points"] = settings["n_startup_trials"]
+        out.update(_random_state(settings, where))
+        return _spec("bayesianoptimization", out)
     raise KatibUnsupported(
         f"{where} has no Katib equivalent; it runs on hpoctl's suggestion service (drop --algorithm katib, or "
         f"pass --algorithm {HPOCTL_OPTUNA}), or choose one Katib has: --set algorithm.name=tpe (or random, cmaes, "
@@ -101,7 +111,14 @@ def uses_hpoctl_optuna(plan: Plan, stage: StagePlan, *, algorithm: str = "auto",
         if algorithm == HPOCTL_OPTUNA:
             raise KatibUnsupported(
                 f"{plan.study}/{plan.target}: algorithm {plan.algorithm.name!r} does not run on {HPOCTL_OPTUNA} "
-                f"(Katib's own grid does: drop --algorithm {HPOCTL_OPTUNA}); it runs: {', '.join(SAMPLERS)}"
+                f"(Katib's own service does: drop --algorithm {HPOCTL_OPTUNA}); it runs: {', '.join(SAMPLERS)}"
+            )
+        if stage.previous is not None and plan.algorithm.name == "gp":
+            # A grid needs no history; a GP started afresh would drop what the stages before it learnt.
+            raise KatibUnsupported(
+                f"{plan.study}/{plan.target}: stage {stage.name!r} continues {stage.previous!r}, and only "
+                f"{HPOCTL_OPTUNA} can warm-start a stage, which has no gp (its image leaves torch out); choose one "
+                f"it runs for this study ({', '.join(SAMPLERS)})"
             )
         return None
     if algorithm == HPOCTL_OPTUNA:

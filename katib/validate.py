@@ -62,6 +62,7 @@ _TWO_GROUPS = re.compile(r".*\(.*\).*\(.*\).*", re.DOTALL)
 
 # Settings each suggestion service accepts (its ValidateAlgorithmSettings), by service; None: not checked.
 _INT_GE0 = ("an integer >= 0", lambda v: int(v) >= 0)
+_SKOPT_ACQUISITIONS = ("gp_hedge", "LCB", "EI", "PI", "EIps", "PIps")
 _SERVICE_SETTINGS: dict[str, dict[str, tuple[str, Callable[[str], bool]]] | None] = {
     "hyperopt:tpe": {
         "gamma": ("a number in (0, 1)", lambda v: 0 < float(v) < 1),
@@ -77,6 +78,13 @@ _SERVICE_SETTINGS: dict[str, dict[str, tuple[str, Callable[[str], bool]]] | None
     "optuna:cmaes": {
         "restart_strategy": ("ipop, None or none", lambda v: v in ("ipop", "None", "none")),
         "sigma": ("a number >= 0", lambda v: float(v) >= 0),
+        "random_state": _INT_GE0,
+    },
+    "skopt:bayesianoptimization": {
+        "base_estimator": ("GP, RF, ET or GBRT", lambda v: v in ("GP", "RF", "ET", "GBRT")),
+        "n_initial_points": ("an integer >= 0", lambda v: int(v) >= 0),
+        "acq_func": ("gp_hedge, LCB, EI, PI, EIps or PIps", _SKOPT_ACQUISITIONS.__contains__),
+        "acq_optimizer": ("auto, sampling or lbfgs", lambda v: v in ("auto", "sampling", "lbfgs")),
         "random_state": _INT_GE0,
     },
     "goptuna:cmaes": {

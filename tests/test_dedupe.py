@@ -72,6 +72,7 @@ def keys(study: optuna.Study, plan: Plan) -> list[tuple]:
         ({"name": "multivariate-tpe"}, 1),
         ({"name": "cmaes"}, 1),
         ({"name": "qmc"}, 1),
+        ({"name": "gp", "settings": {"n_startup_trials": 2}}, 1),
         ({"name": "nsga2", "settings": {"population_size": 2}}, 2),
         ({"name": "tpe"}, 2),
     ],

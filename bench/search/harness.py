@@ -35,6 +35,7 @@ ALGORITHMS: dict[str, dict[str, Any]] = {
     "multivariate-tpe-5": {"name": "multivariate-tpe", "settings": {"n_startup_trials": 5}},
     "qmc": {"name": "qmc"},
     "cmaes": {"name": "cmaes"},
+    "gp": {"name": "gp"},  # Optuna's GPSampler (needs torch)
     "nsga2": {"name": "nsga2", "settings": {"population_size": 10}},  # forecast before auto
     "nsga2-default": {"name": "nsga2"},  # hpoctl's population: a fifth of the trials
     "nsga2-50": {"name": "nsga2", "settings": {"population_size": 50}},  # Optuna's default

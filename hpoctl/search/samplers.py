@@ -7,10 +7,12 @@ for the bare one."""
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 
 import optuna
 
+from hpoctl.errors import BackendError
 from hpoctl.search.dedupe import DedupSampler
 from hpoctl.search.space import optuna_choice
 from hpoctl.spec.algorithms import Algorithm
@@ -54,8 +56,21 @@ def _optuna_sampler(name: str, settings: dict, space: SearchSpace, *, parallel: 
             return optuna.samplers.GridSampler(grid, **settings)
         if name == "qmc":
             return optuna.samplers.QMCSampler(warn_independent_sampling=False, **settings)
+        if name == "gp":
+            _require_torch()
+            # Parameters not in every trial (a `when`) are sampled at random, as validate warns.
+            return optuna.samplers.GPSampler(warn_independent_sampling=False, **settings)
         if name == "nsga2":
             return optuna.samplers.NSGAIISampler(**settings)
     if name == "auto":
         raise ValueError("algorithm 'auto' is resolved in the plan: build the sampler from a Plan's algorithm")
     raise ValueError(f"no Optuna sampler for algorithm {name!r}")
+
+
+def _require_torch() -> None:
+    """Optuna imports torch only when GPSampler fits its first model, after the start-up trials: without this
+    check a study would fail there, not at its start."""
+    if importlib.util.find_spec("torch") is None:
+        raise BackendError(
+            "algorithm gp needs torch, which this Python lacks: pip install 'hpoctl[train]', or choose auto"
+        )

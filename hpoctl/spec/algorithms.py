@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-AlgorithmName = Literal["auto", "tpe", "multivariate-tpe", "random", "cmaes", "grid", "qmc", "nsga2", "motpe"]
+AlgorithmName = Literal["auto", "tpe", "multivariate-tpe", "random", "cmaes", "gp", "grid", "qmc", "nsga2", "motpe"]
 EarlyStoppingName = Literal["none", "median", "successive-halving", "hyperband"]
 
 
@@ -77,6 +77,12 @@ ALGORITHM_SETTINGS: dict[str, dict[str, tuple]] = {
         "sigma0": (_pos_number, "a number > 0"),
         "popsize": (_pos_int, "an integer >= 1"),
         "restart_strategy": (lambda v: v in ("ipop", "bipop"), "'ipop' or 'bipop'"),
+    },
+    # Optuna's GPSampler (needs torch): one objective; on Katib, its skopt bayesianoptimization with a GP.
+    "gp": {
+        **_SEED,
+        "n_startup_trials": (_nonneg_int, "an integer >= 0"),
+        "deterministic_objective": (_bool, "true or false (the metric has no noise: not for trained models)"),
     },
     "grid": dict(_SEED),
     "qmc": {

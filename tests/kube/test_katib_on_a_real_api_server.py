@@ -66,6 +66,15 @@ def test_every_stage_hpoctl_renders_passes_katibs_webhook_on_the_server(study, u
     assert done.stdout.count("created (server dry run)") == len(documents)
 
 
+def test_gp_renders_as_katibs_bayesian_optimization_and_is_admitted(user, cli):
+    namespace = user.namespace()
+    rendered = cli("render", "mlp", "--target", "default", "--set", "algorithm.name=gp", "-n", namespace, "-o", "yaml")
+    assert rendered.code == 0, rendered.err
+    assert yaml.safe_load(rendered.out)["spec"]["algorithm"]["algorithmName"] == "bayesianoptimization"
+    done = user.kubectl("create", "--dry-run=server", "-f", "-", input=rendered.out, check=False)
+    assert done.returncode == 0, done.stderr
+
+
 def test_stages_run_in_order_status_budget_pull_and_delete(user, cli, tmp_path):
     namespace = user.namespace()
     study, target = "everest", "M_24h"

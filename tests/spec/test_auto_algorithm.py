@@ -116,6 +116,9 @@ def test_bad_auto_settings_and_unknown_names_get_one_line(algorithm, message, tm
         ({"x": FLOAT}, ONE, "qmc", "qmc needs a median of"),
         ({"x": FLOAT}, ONE, "random", None),
         ({"x": FLOAT}, TWO, "tpe", None),
+        ({"x": FLOAT, "n": SMALL_INT}, ONE, "gp", None),
+        ({"n": SMALL_INT, "c": CHOICE}, ONE, "gp", "gp over categories and small grids only"),
+        ({"x": FLOAT, "m": {**FLOAT, "when": {"c": ["a"]}}, "c": CHOICE}, ONE, "gp", "gp samples the conditional"),
     ],
 )
 def test_validate_warns_about_an_explicit_choice_that_loses(parameters, objectives, algorithm, warning, tmp_path, cli):
