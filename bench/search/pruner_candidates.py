@@ -8,6 +8,12 @@ the final regret with its ratio to unpruned (`>>` when worse by more than twice 
 Welch), and the regret at half the budget. The study is run by harness.run_curves with the candidate in place of
 build_pruner's choice. `--finished-only` lets the sampler model only the trials that ran to the end (BOHB's model on
 the largest budget, without its lower rungs), to see whether the pruned trials mislead TPE.
+
+Two kinds of candidate are not rules one could ship, but bounds: `oracle at R` knows every trial's full-length value
+and, at epoch R, stops every trial that will not beat the best complete trial so far; `oracle pP at R` stops those
+worse than the P-th percentile of the full-length values seen so far. `--correlation` prints what a rule can know
+instead: the rank correlation of a trial's value at each epoch (and of its best value up to that epoch) with its
+full-length value, over random configurations.
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ import math
 import statistics
 
 import harness
+import numpy as np
 import optuna
 from harness import ALGORITHMS, build_sampler, run_curves
 from measures import _incumbent_at, epochs_to_reach, final_regret
-from problems import FIDELITY, load_curves
+from optuna.trial import TrialState
+from problems import FIDELITY, Curves, load_curves
 from run import EPOCHS, FIDELITY_TRIALS, fidelity_plan
+from scipy.stats import spearmanr
 
 P = optuna.pruners
 #: Candidates: label -> a fresh pruner. Steps are epochs of run.py's 20-epoch trials.
@@ -46,7 +55,103 @@ CANDIDATES = {
     "sh 4/3": lambda: P.SuccessiveHalvingPruner(min_resource=4, reduction_factor=3),
     "sh 5/2": lambda: P.SuccessiveHalvingPruner(min_resource=5, reduction_factor=2),
     "hb 4/3": lambda: P.HyperbandPruner(min_resource=4, max_resource=EPOCHS, reduction_factor=3),
+    # The noise of the curves is independent from epoch to epoch: compare best-so-far values on both sides.
+    "best33 w6": lambda: RunningBestPercentile(33.0, first_step=7),
+    "best33 w6 all": lambda: RunningBestPercentile(33.0, first_step=7, pruned_too=True),
+    "best25 w6 all": lambda: RunningBestPercentile(25.0, first_step=7, pruned_too=True),
+    # One decision, as a single successive-halving rung: at epoch R keep the best P % of all trials that got there.
+    "rung25 at4": lambda: RunningBestPercentile(25.0, first_step=4, pruned_too=True, once=True),
+    "rung25 at8": lambda: RunningBestPercentile(25.0, first_step=8, pruned_too=True, once=True),
+    "rung33 at6": lambda: RunningBestPercentile(33.0, first_step=6, pruned_too=True, once=True),
 }
+#: Bounds, not rules: label -> a fresh pruner that reads the curves' full-length values.
+ORACLES = {
+    **{f"oracle at {r}": (lambda curves, r=r: IncumbentOracle(curves, r)) for r in (1, 2, 4, 6, 8)},
+    **{f"oracle p{p} at {r}": (lambda curves, p=p, r=r: PercentileOracle(curves, p, r)) for p, r in ((10, 1), (20, 4))},
+}
+
+
+class RunningBestPercentile(optuna.pruners.BasePruner):
+    """Stops a trial whose best value so far is worse than the P-th percentile of the other trials' best values up
+    to the same epoch (Optuna's PercentilePruner compares the trial's best with the others' latest). Reference: the
+    complete trials, or with `pruned_too` every finished trial that reached the epoch (a successive-halving rung);
+    `once` decides at `first_step` only. Minimisation, as the curves are."""
+
+    def __init__(self, percentile: float, first_step: int, *, pruned_too: bool = False, once: bool = False):
+        self._percentile, self._first, self._pruned_too, self._once = percentile, first_step, pruned_too, once
+        self._finished: dict[int, dict[int, float]] = {}
+
+    def _best_so_far(self, trial: optuna.trial.FrozenTrial) -> dict[int, float]:
+        if trial.number in self._finished:
+            return self._finished[trial.number]
+        steps = sorted(trial.intermediate_values)
+        best = dict(zip(steps, np.minimum.accumulate([trial.intermediate_values[s] for s in steps]), strict=True))
+        if trial.state.is_finished():
+            self._finished[trial.number] = best
+        return best
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None or step < self._first or (self._once and step != self._first):
+            return False
+        states = (TrialState.COMPLETE, TrialState.PRUNED) if self._pruned_too else (TrialState.COMPLETE,)
+        others = study.get_trials(deepcopy=False, states=states)
+        reference = [best[step] for t in others if step in (best := self._best_so_far(t))]
+        if sum(t.state == TrialState.COMPLETE for t in others) < 5 or len(reference) < 5:
+            return False
+        return self._best_so_far(trial)[step] > np.percentile(reference, self._percentile)
+
+
+class IncumbentOracle(optuna.pruners.BasePruner):
+    """A bound: at epoch `step`, stops every trial whose full-length value will not beat the best complete trial's,
+    so only would-be incumbents run to the end and no epoch goes to any other."""
+
+    def __init__(self, curves: Curves, step: int):
+        self._curves, self._step = curves, step
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        if trial.last_step != self._step:
+            return False
+        done = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        return len(done) >= 5 and _full_length(self._curves, trial.params) > min(done)
+
+
+class PercentileOracle(optuna.pruners.BasePruner):
+    """A bound: at epoch `step`, stops every trial whose full-length value is worse than the P-th percentile of
+    those of the trials so far (what a percentile rule would do if the epoch told it the final value)."""
+
+    def __init__(self, curves: Curves, percentile: float, step: int):
+        self._curves, self._percentile, self._step = curves, percentile, step
+        self._seen: list[float] = []
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        if trial.last_step != self._step:
+            return False
+        value = _full_length(self._curves, trial.params)
+        self._seen.append(value)
+        return len(self._seen) > 5 and value > np.percentile(self._seen, self._percentile)
+
+
+def _full_length(curves: Curves, params: dict) -> float:
+    return curves.curve(params, curves.epochs)[-1]
+
+
+def print_correlation(names: list[str], configurations: int = 400) -> None:
+    """Spearman's rank correlation, over random configurations, of the value at epoch e (and of the best value up
+    to epoch e) with the full-length value: how much a rule deciding at epoch e can know."""
+    epochs = (1, 2, 4, 6, 8, 10, 14)
+    print("# rank correlation with the full-length value, at epoch " + " ".join(f"{e:>5d}" for e in epochs))
+    rng = np.random.default_rng(0)
+    for name in names:
+        curves = load_curves(name)
+        points = rng.random((configurations, len(curves.parameters)))
+        values = np.array(
+            [curves.curve(dict(zip(curves.parameters, x, strict=True)), curves.epochs // EPOCHS) for x in points]
+        )
+        best = np.minimum.accumulate(values, axis=1)
+        for label, table in (("value", values), ("best so far", best)):
+            cells = " ".join(f"{spearmanr(table[:, e - 1], values[:, -1])[0]:5.2f}" for e in epochs)
+            print(f"{name:14s} {label:11s} {' ' * 23}{cells}")
 
 
 class _FinishedOnly:
@@ -91,7 +196,7 @@ class FinishedOnlySampler(optuna.samplers.BaseSampler):
 
 def run(name: str, algorithm: str, pruner: str, seed: int, finished_only: bool = False) -> harness.Run:
     curves = load_curves(name)
-    harness.build_pruner = lambda plan, stage: CANDIDATES[pruner]()
+    harness.build_pruner = lambda plan, stage: ORACLES[pruner](curves) if pruner in ORACLES else CANDIDATES[pruner]()
     harness.build_sampler = (
         (lambda *a, **k: FinishedOnlySampler(build_sampler(*a, **k))) if finished_only else build_sampler
     )
@@ -103,12 +208,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algorithm", default="auto", help=f"one of {', '.join(ALGORITHMS)} (default auto)")
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--pruners", default=",".join(CANDIDATES), help="comma-separated labels (default all)")
+    parser.add_argument(
+        "--pruners", default=",".join(CANDIDATES), help="comma-separated labels (default all rules, no bounds)"
+    )
     parser.add_argument("--problems", default=",".join(FIDELITY))
     parser.add_argument(
         "--finished-only", action="store_true", help="the sampler models the trials that were not pruned only"
     )
+    parser.add_argument("--correlation", action="store_true", help="print what each epoch tells of the final value")
     args = parser.parse_args()
+    if args.correlation:
+        print_correlation(args.problems.split(","))
+        return 0
     if args.seeds < 2:
         parser.error("--seeds: at least 2 (the final regret's spread needs two)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
