@@ -83,7 +83,8 @@ def katib_algorithm(plan: Plan, *, seed: int | None = None) -> V1beta1AlgorithmS
     if name == "gp":
         # hpoctl-optuna's image leaves torch out, so Optuna's GPSampler cannot run there; Katib's skopt service
         # fits a GP too (a different implementation, with its own acquisition: skopt's gp_hedge).
-        _reject(settings, {"deterministic_objective"}, where, "Katib's bayesianoptimization (skopt) takes these")
+        skopt = "Katib's bayesianoptimization (skopt) takes n_startup_trials and seed"
+        _reject(settings, {"deterministic_objective"}, where, skopt)
         out: dict[str, Any] = {"base_estimator": "GP"}
         if "n_startup_trials" in settings:
             out["n_initial_points"] = settings["n_startup_trials"]
