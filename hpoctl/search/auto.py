@@ -4,9 +4,9 @@ search space, its trial budget and its parallelism, resolved in the plan so ever
 The rule rests on bench/search (the table is in bench/README.md, "The auto rule"):
 
 * one objective: Optuna's multivariate TPE with its 10 start-up trials, which reaches random search's 200-trial
-  regret in fewer trials than TPE with 20 (everest's) on the tables (median 35 against 45) and the continuous
-  functions, and about as fast on mixed Hartmann-6; with Optuna's group decomposition when a parameter is
-  conditional (multivariate TPE then models each set of parameters that occur together);
+  regret in fewer trials than TPE with 20 (everest's) on the tables (median 35 against 45), the continuous
+  functions and mixed Hartmann-6 (38 against 41 at 100 seeds); with Optuna's group decomposition when a
+  parameter is conditional (multivariate TPE then models each set of parameters that occur together);
 * several objectives and a continuous parameter (a float without a step, or a numeric range wider than
   `SMALL_GRID` values): TPE, independent per parameter as Optuna sets it for several objectives, which ends with
   0.2-0.7x NSGA-II's hypervolume regret on ZDT1, ZDT2, DTLZ2 and a mixed ZDT1;
