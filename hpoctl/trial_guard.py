@@ -5,8 +5,8 @@ any process the trainer started, outlives the launcher:
 
 * the launcher's SIGTERM (pruning, a timeout, Ctrl-C) is passed to the trainer's whole group; whatever is left
   of the group GRACE_S seconds later gets SIGKILL;
-* the guard itself gets SIGTERM when the launcher dies, even by SIGKILL (PR_SET_PDEATHSIG, set by the
-  launcher before exec), and does the same;
+* the guard itself gets SIGTERM when the launcher dies, even by SIGKILL (PR_SET_PDEATHSIG, which it arms
+  itself at its start; a launcher gone before that shows in the parent pid), and does the same;
 * when the trainer exits, what it left running in its group (stray children holding the output pipe) is killed.
 
 The guard then exits as the trainer did: its exit code, or the signal that ended it. Standard library only, run
@@ -14,12 +14,14 @@ with -I, so it starts in milliseconds and imports nothing of the user's.
 """
 
 import contextlib
+import ctypes
 import os
 import signal
 import sys
 
 _group = 0
 _stopping = False
+_PR_SET_PDEATHSIG = 1
 
 
 def _signal_group(signum: int) -> None:
@@ -47,6 +49,8 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the launcher's to decide on
     signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGALRM, _on_alarm)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     child = os.fork()
     if child == 0:
         os.setpgid(0, 0)

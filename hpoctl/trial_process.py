@@ -11,7 +11,6 @@ timeout and a stop request (Ctrl-C) are watched by a thread of their own, whatev
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import math
 import os
@@ -46,7 +45,6 @@ EXIT_MEANINGS = {
 LINE_CAP = 64 * 1024
 _CHUNK = 64 * 1024
 _GUARD = str(Path(__file__).with_name("trial_guard.py"))
-_PR_SET_PDEATHSIG = 1
 #: After the trainer's own process has exited, how long stray holders of its stdout are waited for.
 _DRAIN_S = 2.0
 
@@ -76,14 +74,6 @@ class TrialRun:
         if self.error_line:
             return f"{self.error_line} (exit {self.exit_code}: {meaning})"
         return f"trainer exited with code {self.exit_code} ({meaning})"
-
-
-def _die_with_parent() -> None:
-    """In the guard: SIGTERM when the launching thread dies (even by SIGKILL), which the guard passes on to the
-    trainer's group; a group of its own, so a Ctrl-C in the terminal reaches the launcher, which decides."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    os.setpgrp()
 
 
 class _LineReader:
@@ -193,7 +183,11 @@ def _start(
         stderr=err_log,
         stdin=subprocess.DEVNULL,
         env=environment,
-        preexec_fn=_die_with_parent,
+        # A group of its own, so a Ctrl-C in the terminal reaches the launcher, which decides. No preexec_fn:
+        # Python code between fork and exec can deadlock in a threaded launcher (Python's subprocess docs), and
+        # did, stuck for good when scancel's SIGTERM came during a trial's start; the guard arms its own
+        # parent-death signal.
+        process_group=0,
         cwd=workdir,
     )
 

@@ -143,6 +143,10 @@ def serve(module: str, sock: socket.socket) -> None:
 def main() -> None:
     module, fd, launcher = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the launcher's to decide on
+    # SIGTERM when the launcher's slot thread ends (even by SIGKILL): the server then kills the running trial's
+    # group and exits. Armed here rather than between fork and exec, where Python code can deadlock.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != launcher:  # the launcher died before the parent-death signal was armed
         return
     with socket.socket(fileno=fd) as sock:

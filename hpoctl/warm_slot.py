@@ -11,7 +11,6 @@ makes the slot fall back to fresh processes.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import select
@@ -28,20 +27,11 @@ from hpoctl.errors import HpoctlError
 if TYPE_CHECKING:
     from hpoctl.spec.study import Trainer
 
-_PR_SET_PDEATHSIG = 1
 _MAX_MESSAGE = 1 << 20
 
 
 class WarmSlotError(HpoctlError):
     """The slot's warm process is gone; the trial it was running is lost, the next one starts a new process."""
-
-
-def _die_with_launcher() -> None:
-    """In the server: SIGTERM when the launcher's slot thread ends (even by SIGKILL), on which it kills the running
-    trial's group and exits; a group of its own, so a terminal's Ctrl-C reaches the launcher only."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    os.setpgrp()
 
 
 class WarmSlot:
@@ -105,7 +95,7 @@ class WarmSlot:
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                preexec_fn=_die_with_launcher,
+                process_group=0,  # a terminal's Ctrl-C reaches the launcher only; no preexec_fn (trial_process)
                 cwd=self.cwd,
             )
         self._sock = ours
